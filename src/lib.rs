@@ -1,0 +1,18 @@
+//! Roster: a durable engine for identity-lifecycle playbooks (joiners, movers and leavers).
+//!
+//! Module map: `playbook` (YAML → checked model) and `script` (the sandboxed Rhai engine) load
+//! what users write; `engine` turns events into runs and executes them durably over `store`
+//! (SQLite via sqlx); `actions` are the operations steps use; `observation` diffs sightings of a
+//! `person` into events; `cli` is the `roster` command.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)]
+
+pub mod actions;
+pub mod cli;
+pub mod clock;
+pub mod engine;
+pub mod logging;
+pub mod observation;
+pub mod person;
+pub mod playbook;
+pub mod script;
+pub mod store;

@@ -1,0 +1,171 @@
+//! Actions: the named operations a step can use.
+//!
+//! A closed set in one enum: each action lives in its own file with its typed arguments, a
+//! `compile` that reads them from `with:` at load time and an `execute` that runs them. Adding an
+//! action is one file and a line in each `match` below. Actions report transient failures
+//! (worth retrying, with an optional `Retry-After`) apart from permanent ones, and park a run by
+//! returning `Outcome::Park` instead of sleeping.
+
+mod approval;
+mod fail;
+mod http_request;
+mod script;
+mod validate;
+mod wait;
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::engine::status::StepStatus;
+use crate::playbook::args::Args;
+use crate::script::{Context, Scripting};
+
+/// A step's operation with its compiled arguments.
+#[derive(Debug)]
+pub enum Action {
+    Validate(validate::Validate),
+    Script(script::Script),
+    Wait(wait::Wait),
+    Approval(approval::Approval),
+    Fail(fail::Fail),
+    HttpRequest(http_request::HttpRequest),
+}
+
+impl Action {
+    /// The names `uses:` accepts.
+    pub const NAMES: &'static [&'static str] = &[
+        "validate",
+        "script",
+        "wait",
+        "approval",
+        "fail",
+        "http.request",
+    ];
+
+    /// Types `with:` for the action `name` (one of `NAMES`); problems go to the diagnostics.
+    pub fn compile(name: &str, args: &mut Args<'_, '_>) -> Option<Action> {
+        Some(match name {
+            "validate" => Action::Validate(validate::Validate::compile(args)?),
+            "script" => Action::Script(script::Script::compile(args)?),
+            "wait" => Action::Wait(wait::Wait::compile(args)?),
+            "approval" => Action::Approval(approval::Approval::compile(args)?),
+            "fail" => Action::Fail(fail::Fail::compile(args)?),
+            "http.request" => Action::HttpRequest(http_request::HttpRequest::compile(args)?),
+            _ => return None,
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Validate(_) => "validate",
+            Action::Script(_) => "script",
+            Action::Wait(_) => "wait",
+            Action::Approval(_) => "approval",
+            Action::Fail(_) => "fail",
+            Action::HttpRequest(_) => "http.request",
+        }
+    }
+
+    /// Evaluates the step's arguments against the run's variables and does all the work that
+    /// needs them. Control actions finish here; I/O actions return what to send, so that no
+    /// scripting context (which is not `Sync`) is held across an `.await`.
+    pub fn prepare(&self, cx: &StepContext<'_>) -> Result<Ready, ActionError> {
+        Ok(match self {
+            Action::Validate(a) => Ready::Done(a.execute(cx)?),
+            Action::Script(a) => Ready::Done(a.execute(cx)?),
+            Action::Wait(a) => Ready::Done(a.execute(cx)?),
+            Action::Approval(a) => Ready::Done(a.execute(cx)?),
+            Action::Fail(a) => Ready::Done(a.execute(cx)?),
+            Action::HttpRequest(a) => Ready::Http(a.prepare(cx)?),
+        })
+    }
+}
+
+/// A prepared step: finished, or an external call to make.
+#[derive(Debug)]
+pub enum Ready {
+    Done(Outcome),
+    Http(http_request::Call),
+}
+
+impl Ready {
+    /// Makes the external call, if any.
+    pub async fn finish(self, http: &reqwest::Client) -> Result<Outcome, ActionError> {
+        match self {
+            Ready::Done(outcome) => Ok(outcome),
+            Ready::Http(call) => call.send(http).await,
+        }
+    }
+}
+
+/// What an action sees while it executes.
+pub struct StepContext<'a> {
+    pub scripting: &'a Scripting,
+    pub vars: Context<'a>,
+    /// This step's record from an earlier execution of the same run, if any: a parked `wait`,
+    /// an approval with the decision a person recorded, the attempts of a retried step.
+    pub previous: Option<Previous<'a>>,
+    /// Unix milliseconds.
+    pub now: i64,
+}
+
+/// A step's earlier record.
+#[derive(Debug, Clone, Copy)]
+pub struct Previous<'a> {
+    pub status: StepStatus,
+    pub outputs: &'a Value,
+}
+
+impl<'a> Previous<'a> {
+    /// The decision a person recorded on a parked step (`roster approve`), if any.
+    pub fn decision(self) -> Option<&'a Value> {
+        self.outputs.get("decision").filter(|d| !d.is_null())
+    }
+}
+
+/// How a step ended this time.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Done, with the outputs later steps see as `steps.<id>`.
+    Done(Value),
+    /// Not done yet: park the run.
+    Park(Park),
+}
+
+#[derive(Debug)]
+pub enum Park {
+    /// Wake at this time (Unix ms) and execute the step again.
+    Until { wake_at: i64, outputs: Value },
+    /// Wait for a person to correct the person's fields or reject (validate).
+    Review { outputs: Value },
+    /// Wait for a decision, until `timeout_at` if set (approval).
+    Approval {
+        timeout_at: Option<i64>,
+        outputs: Value,
+    },
+}
+
+/// Why an action failed, and whether trying again can help.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ActionError {
+    #[error("{message}")]
+    Transient {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl ActionError {
+    pub fn permanent(message: impl Into<String>) -> ActionError {
+        ActionError::Permanent(message.into())
+    }
+}
+
+impl From<crate::script::ScriptError> for ActionError {
+    fn from(e: crate::script::ScriptError) -> Self {
+        ActionError::Permanent(e.to_string())
+    }
+}

@@ -1,0 +1,155 @@
+//! The `roster` command line: what the user typed (clap), and one function per command.
+
+mod execute;
+mod render;
+mod runs;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine::status::RunStatus;
+
+/// Roster: durable identity-lifecycle playbooks.
+#[derive(Debug, Parser)]
+#[command(name = "roster", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The database: sqlite://PATH (created if missing).
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        default_value = "sqlite://roster.db"
+    )]
+    pub database: String,
+    /// Print JSON instead of tables (for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log filter, e.g. `info` or `roster=debug` (also RUST_LOG).
+    #[arg(long, global = true, env = "ROSTER_LOG", default_value = "warn")]
+    pub log: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load and check playbooks; report every error with file:line:column.
+    Check {
+        /// Playbook files or directories.
+        #[arg(default_value = "playbooks")]
+        paths: Vec<PathBuf>,
+    },
+    /// Start a playbook for one person, execute it here and print its steps.
+    Run(RunArgs),
+    /// Execute queued and parked runs until stopped (Ctrl-C); several may run at once.
+    Worker(WorkerArgs),
+    /// List, show, retry and cancel runs.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Approve a run waiting for review or approval (optionally correcting the person first).
+    Approve {
+        /// Run id (or a unique prefix).
+        run: String,
+        /// Corrected person fields, e.g. --set department=Finance (custom.x for custom fields).
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+        #[arg(long)]
+        comment: Option<String>,
+        /// Who approves (recorded with the decision).
+        #[arg(long, env = "USER", default_value = "cli")]
+        by: String,
+    },
+    /// Reject a run waiting for review or approval: it ends without executing further.
+    Reject {
+        run: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long, env = "USER", default_value = "cli")]
+        by: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A playbook file, or the name of a playbook in --playbooks.
+    pub playbook: String,
+    /// The person, as a JSON file.
+    #[arg(long)]
+    pub person: PathBuf,
+    /// Where playbooks are looked up by name.
+    #[arg(long, default_value = "playbooks")]
+    pub playbooks: PathBuf,
+    /// Only enqueue the run; a `roster worker` executes it.
+    #[arg(long)]
+    pub detach: bool,
+    /// An idempotency key: a second run with the same key is not started.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Keep executing while the run waits for a retry or timer at most this long.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub follow: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Runs executed at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Lease length: a killed worker's runs resume this long after its last heartbeat.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub lease: Duration,
+    /// How often an idle worker checks for work submitted by other processes.
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub idle_check: Duration,
+    /// Stop once no run is queued, running or waiting on a timer (for batch jobs and tests).
+    #[arg(long)]
+    pub until_idle: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// The most recent runs.
+    List {
+        #[arg(long)]
+        playbook: Option<String>,
+        #[arg(long)]
+        status: Option<RunStatus>,
+        /// The person's id.
+        #[arg(long)]
+        person: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// One run with its steps, outputs and errors.
+    Show { run: String },
+    /// Queue a failed run again from the step that failed.
+    Retry { run: String },
+    /// Cancel a run that has not finished.
+    Cancel { run: String },
+}
+
+/// Runs the command; the exit code says whether it succeeded (1 for a failed run or check).
+pub async fn main(cli: Cli) -> anyhow::Result<i32> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Check { paths } => execute::check(g, &paths),
+        Command::Run(args) => execute::run(g, args).await,
+        Command::Worker(args) => execute::worker(g, args).await,
+        Command::Runs(cmd) => runs::runs(g, cmd).await,
+        Command::Approve {
+            run,
+            set,
+            comment,
+            by,
+        } => runs::approve(g, &run, &set, comment.as_deref(), &by).await,
+        Command::Reject { run, reason, by } => runs::reject(g, &run, reason.as_deref(), &by).await,
+    }
+}

@@ -1,0 +1,292 @@
+//! The durable engine: turns events into runs and executes them step by step.
+//!
+//! `Engine` holds the store, the one scripting engine, the HTTP client and a cache of compiled
+//! playbook versions. `dispatch` decides which playbooks an event starts (evaluating `vars`,
+//! `where` and `concurrency` once, at submission); `worker` claims ready runs under a lease and
+//! hands each to `executor`, which executes its steps and commits each step's result and the
+//! run's next position in one transaction through the store's group-commit writer.
+
+pub mod dispatch;
+mod executor;
+pub mod retry;
+pub mod status;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+use tokio::sync::{broadcast, Notify};
+
+pub use worker::{Worker, WorkerOptions};
+
+use crate::clock::now_ms;
+use crate::observation::{diff, Diff};
+use crate::playbook::{self, Playbook};
+use crate::script::Scripting;
+use crate::store::{
+    Dispatch, NewEvent, ObservationOutcome, Observed, PlaybookVersion, Store, StoreError,
+};
+use status::RunStatus;
+
+/// A failed engine operation.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored playbook version {hash} no longer compiles:\n{diagnostics}")]
+    Playbook {
+        hash: String,
+        diagnostics: playbook::Diagnostics,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A run's status changed (sent after the change is committed).
+#[derive(Debug, Clone)]
+pub struct RunChange {
+    pub run_id: String,
+    pub status: RunStatus,
+}
+
+/// The engine shared by workers, the CLI and (later) the API.
+pub struct Engine {
+    store: Store,
+    scripting: Arc<Scripting>,
+    http: reqwest::Client,
+    versions: Mutex<HashMap<String, Arc<Playbook>>>,
+    /// Wakes the workers of this process when work becomes ready.
+    wake: Arc<Notify>,
+    changes: broadcast::Sender<RunChange>,
+}
+
+impl Engine {
+    pub fn new(store: Store) -> Engine {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .pool_max_idle_per_host(256)
+            .build()
+            .unwrap_or_default();
+        let (changes, _) = broadcast::channel(4096);
+        Engine {
+            store,
+            scripting: Arc::new(Scripting::new()),
+            http,
+            versions: Mutex::new(HashMap::new()),
+            wake: Arc::new(Notify::new()),
+            changes,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn scripting(&self) -> &Scripting {
+        &self.scripting
+    }
+
+    /// Run status changes committed by this process's workers.
+    pub fn subscribe(&self) -> broadcast::Receiver<RunChange> {
+        self.changes.subscribe()
+    }
+
+    fn notify_change(&self, run_id: &str, status: RunStatus) {
+        let _ = self.changes.send(RunChange {
+            run_id: run_id.to_string(),
+            status,
+        });
+    }
+
+    /// Wakes this process's workers: new work may be ready.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Stores a playbook's text as a version runs can pin, and caches its compiled form.
+    pub async fn register(&self, pb: Playbook) -> Result<Arc<Playbook>, EngineError> {
+        let version = PlaybookVersion {
+            hash: pb.hash.clone(),
+            name: pb.name.clone(),
+            path: pb.path.clone(),
+            source: pb.source.clone(),
+        };
+        self.store.put_playbook_version(&version, now_ms()).await?;
+        let pb = Arc::new(pb);
+        if let Ok(mut v) = self.versions.lock() {
+            v.insert(pb.hash.clone(), pb.clone());
+        }
+        Ok(pb)
+    }
+
+    /// The compiled playbook version a run pinned.
+    pub async fn version(&self, hash: &str) -> Result<Arc<Playbook>, EngineError> {
+        if let Some(p) = self.versions.lock().ok().and_then(|v| v.get(hash).cloned()) {
+            return Ok(p);
+        }
+        let v = self.store.playbook_version(hash).await?;
+        let pb =
+            playbook::load_text(&v.path, &v.source, &self.scripting).map_err(|diagnostics| {
+                EngineError::Playbook {
+                    hash: hash.to_string(),
+                    diagnostics,
+                }
+            })?;
+        let pb = Arc::new(pb);
+        if let Ok(mut cache) = self.versions.lock() {
+            cache.insert(hash.to_string(), pb.clone());
+        }
+        Ok(pb)
+    }
+
+    /// Starts `pb` for `person` by hand (`manual` event). Returns the run id, or `None` when
+    /// the idempotency key was used before or the playbook's `where:` filtered it out.
+    pub async fn start(
+        &self,
+        pb: &Playbook,
+        person: Value,
+        idempotency_key: Option<String>,
+    ) -> Result<Option<String>, EngineError> {
+        let ids = self.start_many(pb, vec![(person, idempotency_key)]).await?;
+        Ok(ids.into_iter().next().flatten())
+    }
+
+    /// Starts `pb` for many people in one transaction (a bulk import).
+    pub async fn start_many(
+        &self,
+        pb: &Playbook,
+        people: Vec<(Value, Option<String>)>,
+    ) -> Result<Vec<Option<String>>, EngineError> {
+        let now = now_ms();
+        let entries: Vec<(NewEvent, Vec<Dispatch>)> = people
+            .into_iter()
+            .map(|(person, key)| {
+                let event = dispatch::manual_event(&person, key, now);
+                let d = dispatch::plan(&self.scripting, pb, &event, &person);
+                (event, vec![d])
+            })
+            .collect();
+        let results = self.store.submit(&entries, now).await?;
+        self.wake();
+        Ok(results
+            .into_iter()
+            .map(|r| r.and_then(|runs| runs.into_iter().next()))
+            .collect())
+    }
+
+    /// Records what `source` says about a person now and starts the playbooks the resulting
+    /// event triggers, all in one transaction.
+    pub async fn observe(
+        &self,
+        playbooks: &[Arc<Playbook>],
+        source: &str,
+        person: Value,
+    ) -> Result<ObservationOutcome, EngineError> {
+        let subject = person
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                EngineError::Invalid(format!("an observation from '{source}' has no person id"))
+            })?
+            .to_string();
+        let now = now_ms();
+        let scripting = &self.scripting;
+        let outcome = self
+            .store
+            .observe(source, &subject, &person, now, |previous| {
+                match diff(previous, &person) {
+                    Diff::Unchanged => Observed::Unchanged,
+                    Diff::Baseline => Observed::Baseline,
+                    Diff::Event(change) => {
+                        let event = dispatch::change_event(
+                            source, &subject, previous, &person, &change, now,
+                        );
+                        let dispatches = dispatch::plan_all(scripting, playbooks, &event, &person);
+                        Observed::Event(event, dispatches)
+                    }
+                }
+            })
+            .await?;
+        self.wake();
+        Ok(outcome)
+    }
+
+    /// Approves a run parked for review or approval. `corrections` (person fields) make a
+    /// parked `validate` check again; without them the record is accepted as it is.
+    pub async fn approve(
+        &self,
+        run_id: &str,
+        by: &str,
+        comment: Option<&str>,
+        corrections: Map<String, Value>,
+    ) -> Result<(), EngineError> {
+        let run = self.store.run(run_id).await?;
+        let person = if corrections.is_empty() {
+            None
+        } else {
+            let mut p = run.person.clone();
+            let Some(obj) = p.as_object_mut() else {
+                return Err(EngineError::Invalid(format!(
+                    "run {run_id} has no person to correct"
+                )));
+            };
+            for (k, v) in &corrections {
+                match k.strip_prefix("custom.") {
+                    Some(c) => {
+                        let custom = obj.entry("custom").or_insert_with(|| json!({}));
+                        if let Some(m) = custom.as_object_mut() {
+                            m.insert(c.to_string(), v.clone());
+                        }
+                    }
+                    None => {
+                        obj.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Some(p)
+        };
+        let decision = json!({
+            "by": by,
+            "comment": comment,
+            "at": crate::clock::rfc3339(now_ms()),
+            "corrected": person.is_some(),
+            "corrections": corrections,
+        });
+        self.store
+            .approve(run_id, &decision, person.as_ref(), now_ms())
+            .await?;
+        self.wake();
+        Ok(())
+    }
+
+    pub async fn reject(
+        &self,
+        run_id: &str,
+        by: &str,
+        reason: Option<&str>,
+    ) -> Result<(), EngineError> {
+        let why = match reason {
+            Some(r) => format!("rejected by {by}: {r}"),
+            None => format!("rejected by {by}"),
+        };
+        self.store.reject(run_id, &why, now_ms()).await?;
+        self.wake();
+        Ok(())
+    }
+
+    pub async fn cancel(&self, run_id: &str) -> Result<(), EngineError> {
+        self.store.cancel(run_id, now_ms()).await?;
+        self.wake();
+        Ok(())
+    }
+
+    pub async fn retry(&self, run_id: &str) -> Result<(), EngineError> {
+        self.store.retry(run_id, now_ms()).await?;
+        self.wake();
+        Ok(())
+    }
+}

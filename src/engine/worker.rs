@@ -1,0 +1,196 @@
+//! The worker: claims ready runs under a lease and executes them, up to a concurrency limit.
+//!
+//! Idle costs nothing: the worker sleeps until this process submits or finishes work (an
+//! in-process notification), until the next durable timer is due, or until another process
+//! changes the database (a cheap `PRAGMA data_version` check every `idle_check`). A heartbeat
+//! keeps the leases of the runs in flight; a worker that dies stops renewing them, and once they
+//! expire any worker resumes those runs at the step that was in flight.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::Row;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use super::{executor, Engine, EngineError};
+use crate::clock::now_ms;
+use crate::store::StepWriter;
+
+/// How a worker behaves.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Runs executed at once by this worker.
+    pub concurrency: usize,
+    /// How long a claim lasts without a heartbeat; a dead worker's runs resume after it.
+    pub lease: Duration,
+    /// How often an idle worker looks for changes made by other processes.
+    pub idle_check: Duration,
+    /// Execute only this run (used by `roster run`).
+    pub only_run: Option<String>,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            concurrency: 64,
+            lease: Duration::from_secs(30),
+            idle_check: Duration::from_millis(500),
+            only_run: None,
+        }
+    }
+}
+
+/// What the run tasks of one worker share.
+pub(super) struct Shared {
+    pub engine: Arc<Engine>,
+    pub writer: StepWriter,
+    pub owner: Arc<str>,
+    /// Set at shutdown: run tasks stop at the next step boundary.
+    pub stopping: AtomicBool,
+}
+
+/// A worker bound to an engine.
+pub struct Worker {
+    engine: Arc<Engine>,
+    options: WorkerOptions,
+    owner: Arc<str>,
+}
+
+impl Worker {
+    pub fn new(engine: Arc<Engine>, options: WorkerOptions) -> Worker {
+        let owner: Arc<str> = format!("{}/{}", std::process::id(), Uuid::now_v7()).into();
+        Worker {
+            engine,
+            options,
+            owner,
+        }
+    }
+
+    /// This worker's lease owner id.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Executes runs until `shutdown` turns true, then lets in-flight steps finish and hands
+    /// back the runs it still holds.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), EngineError> {
+        let store = self.engine.store().clone();
+        let writer = StepWriter::start(&store).await?;
+        let shared = Arc::new(Shared {
+            engine: self.engine.clone(),
+            writer,
+            owner: self.owner.clone(),
+            stopping: AtomicBool::new(false),
+        });
+        let lease_ms = self.options.lease.as_millis() as i64;
+        let heartbeat = tokio::spawn(heartbeat(
+            store.clone(),
+            self.owner.clone(),
+            self.options.lease,
+        ));
+        let mut watcher = store
+            .pool()
+            .acquire()
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        let mut data_version = -1i64;
+        let mut tasks = JoinSet::new();
+        let capacity = self.options.concurrency.max(1);
+        // Claim in batches under load: every claim is a write transaction of its own.
+        let batch = (capacity / 8).max(1);
+        let mut must_claim = true;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            while tasks.try_join_next().is_some() {}
+            let free = capacity - tasks.len().min(capacity);
+            let mut ready_more = false;
+            if free > 0 && (must_claim || free >= batch || tasks.is_empty()) {
+                let now = now_ms();
+                match store
+                    .claim(
+                        &self.owner,
+                        free,
+                        now,
+                        lease_ms,
+                        self.options.only_run.as_deref(),
+                    )
+                    .await
+                {
+                    Ok(claimed) => {
+                        ready_more = claimed.len() == free;
+                        for c in claimed {
+                            tasks.spawn(executor::drive(shared.clone(), c, now));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "claiming runs failed; trying again shortly");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
+                must_claim = false;
+            }
+            if ready_more {
+                // More may be ready; come back as soon as a slot frees.
+                tokio::select! {
+                    _ = tasks.join_next(), if !tasks.is_empty() => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            let now = now_ms();
+            let next = store.next_wake(&self.owner, now).await.unwrap_or(None);
+            let until_timer = next.map(|t| Duration::from_millis((t - now).max(1) as u64));
+            let nap =
+                until_timer.map_or(self.options.idle_check, |t| t.min(self.options.idle_check));
+            tokio::select! {
+                _ = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = self.engine.wake.notified() => { must_claim = true; }
+                _ = tokio::time::sleep(nap) => {
+                    if until_timer.is_some_and(|t| t <= nap) {
+                        must_claim = true;
+                    } else {
+                        // Only another process can have made work ready: look before claiming.
+                        let v = sqlx::query("PRAGMA data_version")
+                            .fetch_one(&mut *watcher)
+                            .await
+                            .ok()
+                            .and_then(|r| r.try_get::<i64, _>(0).ok())
+                            .unwrap_or(-2);
+                        if v != data_version {
+                            data_version = v;
+                            must_claim = true;
+                        }
+                    }
+                }
+                _ = shutdown.changed() => {}
+            }
+        }
+        shared.stopping.store(true, Ordering::Relaxed);
+        while tasks.join_next().await.is_some() {}
+        heartbeat.abort();
+        let released = store.release(&self.owner, now_ms()).await?;
+        if released > 0 {
+            tracing::info!(runs = released, "handed back runs at shutdown");
+        }
+        Ok(())
+    }
+}
+
+async fn heartbeat(store: crate::store::Store, owner: Arc<str>, lease: Duration) {
+    let every = lease / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = store
+            .heartbeat(&owner, now_ms() + lease.as_millis() as i64)
+            .await
+        {
+            tracing::warn!(error = %e, "lease heartbeat failed");
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The durable state of the engine, and the only module that talks SQL.
+//!
+//! `Store` owns the connection pool. Its operations are grouped by the table they own:
+//! `runs` (submission, claims, leases, manual transitions), `steps` (the group-commit writer that
+//! records a step and moves its run on in one transaction), `events` (events, dispatches and the
+//! `subjects` an observation is diffed against) and `playbooks` (pinned playbook versions).
+//! Every status change is an `UPDATE … WHERE status = <expected>` whose row count is checked, so
+//! two workers can never both finish the same step.
+
+mod events;
+mod playbooks;
+mod rows;
+mod runs;
+mod steps;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use events::{Dispatch, NewEvent, ObservationOutcome, Observed};
+pub use playbooks::PlaybookVersion;
+pub use rows::{Claimed, RunFilter, RunRow, StepRow};
+pub use runs::NewRun;
+pub use steps::{RunUpdate, StepCommit, StepRecord, StepWriter};
+
+/// A failed store operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "unsupported database URL '{0}': expected sqlite://PATH (PostgreSQL support is planned)"
+    )]
+    UnsupportedUrl(String),
+    #[error("stored {what} is corrupt: {detail}")]
+    Corrupt { what: String, detail: String },
+    #[error("no run with id '{0}'")]
+    NoSuchRun(String),
+    /// A guarded transition found the row in another state.
+    #[error("run {run} is {actual}, {wanted}")]
+    WrongState {
+        run: String,
+        actual: String,
+        wanted: String,
+    },
+}
+
+/// How the SQLite file is opened.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `synchronous=FULL` (the default) makes every commit durable against power loss.
+    /// `NORMAL` is offered for throwaway environments: in WAL mode it can lose the last commits.
+    pub synchronous_full: bool,
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            synchronous_full: true,
+            max_connections: 8,
+        }
+    }
+}
+
+/// The engine's database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if missing) the database at `url` and applies pending migrations.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))?;
+        let connect = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if options.synchronous_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true)
+            .statement_cache_capacity(256);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(2))
+            .min_connections(1)
+            .connect_with(connect)
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// The pool, for the few callers (benchmarks, tests) that measure the database itself.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn corrupt(what: &str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        what: what.to_string(),
+        detail: detail.to_string(),
+    }
+}
+
+fn json_text(v: &serde_json::Value) -> String {
+    v.to_string()
+}
+
+fn parse_json(what: &str, s: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(s).map_err(|e| corrupt(what, e))
+}

@@ -1,0 +1,369 @@
+//! Runs: submission, claims and leases, and the manual transitions (cancel, retry, decide).
+
+use serde_json::Value;
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::rows::{Claimed, RunFilter, RunRow, StepRow, RUN_COLUMNS};
+use super::{json_text, parse_json, Store, StoreError};
+use crate::engine::status::RunStatus;
+
+/// A run to create, already evaluated by the engine (vars, concurrency key).
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub id: String,
+    pub playbook: String,
+    pub playbook_hash: String,
+    pub event_id: Option<String>,
+    pub subject: Option<String>,
+    pub concurrency_key: Option<String>,
+    pub person: Value,
+    pub event: Value,
+    pub vars: Value,
+    /// `Some` creates the run already failed (its `vars:` could not be evaluated).
+    pub error: Option<String>,
+}
+
+/// Statuses a run can still leave by itself or by a person's decision.
+const ACTIVE: &str = "('queued','running','waiting','review','approval')";
+
+pub(super) async fn insert_run(
+    tx: &mut Transaction<'_, Sqlite>,
+    run: &NewRun,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (status, finished) = match run.error {
+        Some(_) => (RunStatus::Failed, Some(now)),
+        None => (RunStatus::Queued, None),
+    };
+    sqlx::query(
+        "INSERT INTO runs (id, playbook, playbook_hash, event_id, subject, concurrency_key, status, \
+         cursor, attempt, person, event, vars, error, wake_at, created_at, updated_at, finished_at, failed_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, 0, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&run.id)
+    .bind(&run.playbook)
+    .bind(&run.playbook_hash)
+    .bind(&run.event_id)
+    .bind(&run.subject)
+    .bind(&run.concurrency_key)
+    .bind(status.as_str())
+    .bind(json_text(&run.person))
+    .bind(json_text(&run.event))
+    .bind(json_text(&run.vars))
+    .bind(&run.error)
+    .bind(now)
+    .bind(now)
+    .bind(now)
+    .bind(finished)
+    .bind(run.error.as_ref().map(|_| 0i64))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Claims up to `limit` runs that are ready now: queued or woken runs whose turn has come
+    /// (no older active run with the same concurrency key), and running runs whose lease expired
+    /// because their worker died. The claim and the lease are one statement.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        limit: usize,
+        now: i64,
+        lease_ms: i64,
+        only: Option<&str>,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE runs SET status = 'running', lease_owner = ?1, lease_expires = ?2, \
+                 started_at = COALESCE(started_at, ?3), updated_at = ?3, wake_at = NULL \
+             WHERE seq IN ( \
+                 SELECT r.seq FROM runs r \
+                 WHERE ((r.status IN ('queued', 'waiting', 'approval') AND r.wake_at <= ?3) \
+                        OR (r.status = 'running' AND r.lease_expires < ?3)) \
+                   AND (?5 IS NULL OR r.id = ?5) \
+                   AND (r.concurrency_key IS NULL OR NOT EXISTS ( \
+                        SELECT 1 FROM runs o WHERE o.concurrency_key = r.concurrency_key \
+                          AND o.seq < r.seq AND o.status IN ('queued','running','waiting','review','approval'))) \
+                 ORDER BY r.wake_at, r.seq LIMIT ?4) \
+             RETURNING id, playbook_hash, cursor, attempt, person, event, vars, error, created_at, started_at",
+        )
+        .bind(owner)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(limit as i64)
+        .bind(only)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Claimed {
+                    id: row.try_get("id")?,
+                    playbook_hash: row.try_get("playbook_hash")?,
+                    cursor: row.try_get("cursor")?,
+                    attempt: row.try_get("attempt")?,
+                    person: parse_json("run person", row.try_get("person")?)?,
+                    event: parse_json("run event", row.try_get("event")?)?,
+                    vars: parse_json("run vars", row.try_get("vars")?)?,
+                    error: row.try_get("error")?,
+                    created_at: row.try_get("created_at")?,
+                    started_at: row.try_get("started_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Extends the leases of every run this worker holds.
+    pub async fn heartbeat(&self, owner: &str, until: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE runs SET lease_expires = ? WHERE lease_owner = ? AND status = 'running'",
+        )
+        .bind(until)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Hands back the runs this worker still holds, ready for any worker (graceful shutdown).
+    pub async fn release(&self, owner: &str, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_expires = NULL, \
+             wake_at = ?, updated_at = ? WHERE lease_owner = ? AND status = 'running'",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The earliest future moment something becomes ready by itself: a timer or another worker's
+    /// lease running out. Runs that are ready but blocked by a concurrency key are not timers:
+    /// the run that blocks them wakes the worker when it finishes.
+    pub async fn next_wake(&self, owner: &str, now: i64) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(t) AS t FROM ( \
+               SELECT MIN(wake_at) AS t FROM runs \
+                 WHERE status IN ('queued', 'waiting', 'approval') AND wake_at > ?1 \
+               UNION ALL \
+               SELECT MIN(lease_expires) AS t FROM runs \
+                 WHERE status = 'running' AND lease_owner <> ?2 AND lease_expires >= ?1)",
+        )
+        .bind(now)
+        .bind(owner)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>("t")?)
+    }
+
+    pub async fn run(&self, id: &str) -> Result<RunRow, StoreError> {
+        let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NoSuchRun(id.to_string()))?;
+        RunRow::decode(&row)
+    }
+
+    /// Finds a run by its full id or a unique prefix of it (as typed on the command line).
+    pub async fn resolve_run_id(&self, prefix: &str) -> Result<String, StoreError> {
+        let rows = sqlx::query("SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 2")
+            .bind(prefix)
+            .bind(format!("{prefix}\u{10FFFF}"))
+            .fetch_all(&self.pool)
+            .await?;
+        match rows.as_slice() {
+            [one] => Ok(one.try_get("id")?),
+            _ => Err(StoreError::NoSuchRun(prefix.to_string())),
+        }
+    }
+
+    pub async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>, StoreError> {
+        let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1");
+        if filter.playbook.is_some() {
+            sql.push_str(" AND playbook = ?");
+        }
+        if filter.status.is_some() {
+            sql.push_str(" AND status = ?");
+        }
+        if filter.subject.is_some() {
+            sql.push_str(" AND subject = ?");
+        }
+        sql.push_str(" ORDER BY seq DESC LIMIT ?");
+        let mut q = sqlx::query(&sql);
+        if let Some(p) = &filter.playbook {
+            q = q.bind(p);
+        }
+        if let Some(s) = filter.status {
+            q = q.bind(s.as_str());
+        }
+        if let Some(s) = &filter.subject {
+            q = q.bind(s);
+        }
+        let limit = if filter.limit > 0 { filter.limit } else { 50 };
+        let rows = q.bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(RunRow::decode).collect()
+    }
+
+    /// Counts of runs by status.
+    pub async fn run_counts(&self) -> Result<Vec<(RunStatus, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::new();
+        for row in rows {
+            let status: String = row.try_get("status")?;
+            let status = status
+                .parse()
+                .map_err(|e| super::corrupt("run status", e))?;
+            out.push((status, row.try_get("n")?));
+        }
+        Ok(out)
+    }
+
+    pub async fn steps_of(&self, run_id: &str) -> Result<Vec<StepRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT idx, step_id, status, attempts, outputs, error, started_at, finished_at \
+             FROM steps WHERE run_id = ? ORDER BY idx",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(StepRow::decode).collect()
+    }
+
+    /// Cancels a run that has not finished. A worker executing it notices at its next commit.
+    pub async fn cancel(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        let done = sqlx::query(&format!(
+            "UPDATE runs SET status = 'cancelled', lease_owner = NULL, lease_expires = NULL, \
+             wake_at = NULL, updated_at = ?1, finished_at = ?1 WHERE id = ?2 AND status IN {ACTIVE}"
+        ))
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        self.expect_changed(
+            done.rows_affected(),
+            id,
+            "only an unfinished run can be cancelled",
+        )
+        .await
+    }
+
+    /// Queues a failed run again from the step that failed.
+    pub async fn retry(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE runs SET status = 'queued', cursor = failed_at, failed_at = NULL, \
+             attempt = attempt + 1, error = NULL, wake_at = ?1, updated_at = ?1, finished_at = NULL \
+             WHERE id = ?2 AND status = 'failed' AND failed_at IS NOT NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        self.expect_changed(done.rows_affected(), id, "only a failed run can be retried")
+            .await
+    }
+
+    /// Records a person's approval on the step a run is parked at (review or approval) and queues
+    /// the run, so the step sees the decision when it executes again. `person` replaces the
+    /// run's person when the reviewer corrected fields.
+    pub async fn approve(
+        &self,
+        id: &str,
+        decision: &Value,
+        person: Option<&Value>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(
+            "UPDATE runs SET status = 'queued', wake_at = ?1, updated_at = ?1, \
+             person = COALESCE(?2, person) WHERE id = ?3 AND status IN ('review', 'approval')",
+        )
+        .bind(now)
+        .bind(person.map(json_text))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            drop(tx);
+            return self
+                .expect_changed(
+                    0,
+                    id,
+                    "only a run waiting for review or approval can be approved",
+                )
+                .await;
+        }
+        sqlx::query(
+            "UPDATE steps SET outputs = json_set(COALESCE(outputs, '{}'), '$.decision', json(?1)) \
+             WHERE run_id = ?2 AND idx = (SELECT cursor FROM runs WHERE id = ?2)",
+        )
+        .bind(json_text(decision))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rejects a run parked for review or approval: it ends, and nothing after it executes.
+    pub async fn reject(&self, id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(
+            "UPDATE runs SET status = 'rejected', error = ?1, wake_at = NULL, updated_at = ?2, \
+             finished_at = ?2 WHERE id = ?3 AND status IN ('review', 'approval')",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            drop(tx);
+            return self
+                .expect_changed(
+                    0,
+                    id,
+                    "only a run waiting for review or approval can be rejected",
+                )
+                .await;
+        }
+        sqlx::query(
+            "UPDATE steps SET status = 'rejected', error = ?1, finished_at = ?2 \
+             WHERE run_id = ?3 AND idx = (SELECT cursor FROM runs WHERE id = ?3)",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn expect_changed(&self, changed: u64, id: &str, wanted: &str) -> Result<(), StoreError> {
+        if changed > 0 {
+            return Ok(());
+        }
+        let run = self.run(id).await?;
+        Err(StoreError::WrongState {
+            run: id.to_string(),
+            actual: run.status.to_string(),
+            wanted: wanted.to_string(),
+        })
+    }
+}
+
+impl Store {
+    /// Runs a worker would still execute without anyone's decision: queued, running, waiting.
+    pub async fn active_runs(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM runs WHERE status IN ('queued', 'running', 'waiting')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+}
