@@ -106,6 +106,7 @@ fn field_changes(prefix: &str, a: &Value, b: &Value, out: &mut Map<String, Value
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
 

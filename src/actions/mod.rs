@@ -29,7 +29,7 @@ pub enum Action {
     Wait(wait::Wait),
     Approval(approval::Approval),
     Fail(fail::Fail),
-    HttpRequest(http_request::HttpRequest),
+    HttpRequest(Box<http_request::HttpRequest>),
 }
 
 impl Action {
@@ -51,7 +51,7 @@ impl Action {
             "wait" => Action::Wait(wait::Wait::compile(args)?),
             "approval" => Action::Approval(approval::Approval::compile(args)?),
             "fail" => Action::Fail(fail::Fail::compile(args)?),
-            "http.request" => Action::HttpRequest(http_request::HttpRequest::compile(args)?),
+            "http.request" => Action::HttpRequest(Box::new(http_request::HttpRequest::compile(args)?)),
             _ => return None,
         })
     }

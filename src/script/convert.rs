@@ -86,7 +86,7 @@ fn convert(value: Dynamic, depth: usize) -> Result<Value, String> {
     if value.is_blob() {
         let bytes = value.into_blob().map_err(|t| format!("unexpected {t}"))?;
         return Ok(Value::Array(
-            bytes.into_iter().map(|b| Value::from(b)).collect(),
+            bytes.into_iter().map(Value::from).collect(),
         ));
     }
     let type_name = value.type_name();

@@ -20,6 +20,8 @@ pub struct NewEvent {
 }
 
 /// What one playbook does with an event.
+// Short-lived values built once per event: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Dispatch {
     Run(NewRun),
@@ -30,6 +32,7 @@ pub enum Dispatch {
 }
 
 /// What the diff of an observation against the stored one decided.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Observed {
     /// Nothing changed: nothing is written.
