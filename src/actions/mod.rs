@@ -51,7 +51,9 @@ impl Action {
             "wait" => Action::Wait(wait::Wait::compile(args)?),
             "approval" => Action::Approval(approval::Approval::compile(args)?),
             "fail" => Action::Fail(fail::Fail::compile(args)?),
-            "http.request" => Action::HttpRequest(Box::new(http_request::HttpRequest::compile(args)?)),
+            "http.request" => {
+                Action::HttpRequest(Box::new(http_request::HttpRequest::compile(args)?))
+            }
             _ => return None,
         })
     }

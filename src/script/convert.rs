@@ -85,9 +85,7 @@ fn convert(value: Dynamic, depth: usize) -> Result<Value, String> {
     }
     if value.is_blob() {
         let bytes = value.into_blob().map_err(|t| format!("unexpected {t}"))?;
-        return Ok(Value::Array(
-            bytes.into_iter().map(Value::from).collect(),
-        ));
+        return Ok(Value::Array(bytes.into_iter().map(Value::from).collect()));
     }
     let type_name = value.type_name();
     if let Some(map) = value.try_cast::<Map>() {
