@@ -199,6 +199,7 @@ mod tests {
         assert_eq!((uses.key_line, uses.key_column), (4, 5));
         let msg = spans.get("steps[0].with.message").unwrap();
         assert_eq!((msg.line, msg.column, msg.style), (6, 16, Style::Quoted));
-        assert_eq!(spans.find("steps[0].with.missing").line, 5);
+        // A block mapping starts at its first key; a missing argument is reported at `with:` itself.
+        assert_eq!(spans.find("steps[0].with.missing").key_line, 5);
     }
 }

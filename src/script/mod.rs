@@ -33,6 +33,8 @@ mod template;
 mod tests;
 #[cfg(test)]
 mod tests_helpers;
+#[cfg(test)]
+mod tests_sandbox;
 
 use std::cell::Cell;
 use std::sync::Arc;
@@ -142,6 +144,12 @@ impl Expr {
         self.0.step_refs.clone()
     }
 
+    /// The root variables the expression reads (e.g. to check that `error`
+    /// is only used where a context supplies it).
+    pub fn variables(&self) -> Vec<&str> {
+        self.0.roots.iter().map(Root::name).collect()
+    }
+
     /// True when the expression is a plain path evaluated without Rhai.
     pub fn is_plain_path(&self) -> bool {
         self.0.fast.is_some()
@@ -156,6 +164,11 @@ impl ScriptBlock {
     /// Steps referenced, in order of appearance.
     pub fn step_refs(&self) -> Vec<StepRef> {
         self.0.step_refs.clone()
+    }
+
+    /// The root variables the block reads.
+    pub fn variables(&self) -> Vec<&str> {
+        self.0.roots.iter().map(Root::name).collect()
     }
 }
 

@@ -57,6 +57,28 @@ impl Template {
         }
     }
 
+    /// The root variables the template's parts read, each once.
+    pub fn variables(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        let exprs: Vec<&Expr> = match &self.kind {
+            Kind::Literal(_) => Vec::new(),
+            Kind::Whole(e) => vec![e],
+            Kind::Parts(parts) => parts
+                .iter()
+                .filter_map(|p| match p {
+                    Part::Expr(e) => Some(e),
+                    Part::Text(_) => None,
+                })
+                .collect(),
+        };
+        for name in exprs.into_iter().flat_map(Expr::variables) {
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+        out
+    }
+
     /// True for a string without any `${{ }}` part.
     pub fn is_literal(&self) -> bool {
         matches!(self.kind, Kind::Literal(_))
