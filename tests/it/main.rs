@@ -1,1 +1,12 @@
+//! The integration tests: one binary (one link), a module per area. They drive the real
+//! `roster` binary (workers as child processes, killed with SIGKILL where a test needs a crash)
+//! and the library, against a private SQLite file and a loopback HTTP server per test.
+
+mod support;
+
+mod approvals;
+mod concurrency;
+mod durability;
 mod observations;
+mod retries;
+mod timers;
