@@ -124,7 +124,8 @@ impl<'s> Execution<'s> {
             }
             let playbook = self.playbook.clone();
             let Some(step) = playbook.step_at(self.cursor) else {
-                // Only reachable when a person approved the last step of a run.
+                // Defensive: the last step's commit normally finishes the run; a cursor past the
+                // end (a pinned version shorter than the cursor) finishes it here instead.
                 let status = if self.error.is_some() {
                     RunStatus::Failed
                 } else {
