@@ -27,13 +27,23 @@ pub struct Span {
     /// Where the key of a mapping entry stands (the node itself for sequence items).
     pub key_line: usize,
     pub key_column: usize,
+    /// For a block scalar (`|`, `>`): the empty lines before its first content line, which
+    /// are part of its value but not of where it is marked.
+    pub leading_breaks: usize,
 }
 
 impl Span {
     /// Maps a (line, column) inside this scalar's text to a position in the file.
+    ///
+    /// A block scalar is marked at its first content character, and every content line starts
+    /// at that column (deeper indentation is part of the text). Folded (`>`) and multi-line
+    /// flow scalars join lines, so positions past their first line are approximate.
     pub fn inner(&self, line: usize, column: usize) -> (usize, usize) {
         match self.style {
-            Style::Block => (self.line + line, column + self.key_column + 1),
+            Style::Block => (
+                self.line + line.saturating_sub(1 + self.leading_breaks),
+                self.column + column.saturating_sub(1),
+            ),
             Style::Quoted if line <= 1 => (self.line, self.column + column),
             Style::Plain | Style::Container if line <= 1 => (self.line, self.column + column - 1),
             _ => (self.line + line - 1, column),
@@ -82,6 +92,7 @@ impl Spans {
                         style: Style::Container,
                         key_line: 1,
                         key_column: 1,
+                        leading_breaks: 0,
                     })
                 }
             }
@@ -129,13 +140,24 @@ impl Builder {
                 None => {
                     // A key: remember it for the value that follows.
                     *key = Some((scalar.unwrap_or("?").to_string(), mark));
+                    // yaml-rust2 marks a block mapping at the ':' after its first key; the
+                    // mapping starts at that key.
+                    if let Some(span) = self.nodes.get_mut(path.as_str()) {
+                        let key_pos = (mark.line(), mark.col() + 1);
+                        if key_pos < (span.line, span.column) {
+                            if (span.key_line, span.key_column) == (span.line, span.column) {
+                                (span.key_line, span.key_column) = key_pos;
+                            }
+                            (span.line, span.column) = key_pos;
+                        }
+                    }
                     None
                 }
             },
         }
     }
 
-    fn record(&mut self, path: &str, mark: Marker, key_mark: Marker, style: Style) {
+    fn record(&mut self, path: &str, mark: Marker, key_mark: Marker, style: Style, breaks: usize) {
         self.nodes.insert(
             path.to_string(),
             Span {
@@ -144,6 +166,7 @@ impl Builder {
                 style,
                 key_line: key_mark.line(),
                 key_column: key_mark.col() + 1,
+                leading_breaks: breaks,
             },
         );
     }
@@ -159,7 +182,12 @@ impl MarkedEventReceiver for Builder {
                         TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => Style::Quoted,
                         TScalarStyle::Literal | TScalarStyle::Folded => Style::Block,
                     };
-                    self.record(&path, mark, key_mark, style);
+                    let breaks = if style == Style::Block {
+                        value.chars().take_while(|c| *c == '\n').count()
+                    } else {
+                        0
+                    };
+                    self.record(&path, mark, key_mark, style, breaks);
                 }
             }
             Event::SequenceStart(..) | Event::MappingStart(..) => {
@@ -167,7 +195,7 @@ impl MarkedEventReceiver for Builder {
                 let (path, key_mark) = self
                     .node_path(None, mark)
                     .unwrap_or_else(|| ("?".to_string(), mark));
-                self.record(&path, mark, key_mark, Style::Container);
+                self.record(&path, mark, key_mark, Style::Container, 0);
                 self.stack.push(if is_map {
                     Frame::Map { path, key: None }
                 } else {
@@ -199,7 +227,31 @@ mod tests {
         assert_eq!((uses.key_line, uses.key_column), (4, 5));
         let msg = spans.get("steps[0].with.message").unwrap();
         assert_eq!((msg.line, msg.column, msg.style), (6, 16, Style::Quoted));
-        // A block mapping starts at its first key; a missing argument is reported at `with:` itself.
-        assert_eq!(spans.find("steps[0].with.missing").key_line, 5);
+        // A missing node resolves to its nearest ancestor: the block mapping under `with:`
+        // (line 5), which starts at its first key (line 6).
+        let with = spans.find("steps[0].with.missing");
+        assert_eq!((with.key_line, with.line), (5, 6));
+    }
+
+    #[test]
+    fn a_block_mapping_starts_at_its_first_key() {
+        let text = "name: x\nsteps:\n  - id: a\n    with:\n      method: POST\n";
+        let spans = Spans::index(text);
+        let with = spans.get("steps[0].with").unwrap();
+        assert_eq!((with.line, with.column), (5, 7));
+        assert_eq!((with.key_line, with.key_column), (4, 5));
+        let step = spans.get("steps[0]").unwrap();
+        assert_eq!((step.line, step.column), (3, 5));
+    }
+
+    #[test]
+    fn positions_inside_a_literal_block_map_to_the_file() {
+        let text = "steps:\n  - code: |\n\n      let a = 1;\n        a +* 2\n";
+        let spans = Spans::index(text);
+        let code = spans.get("steps[0].code").unwrap();
+        assert_eq!(code.style, Style::Block);
+        // The value is "\nlet a = 1;\n  a +* 2\n": its line 3, column 6 is the '*'.
+        assert_eq!(code.inner(3, 6), (5, 12));
+        assert_eq!(code.inner(2, 1), (4, 7));
     }
 }
