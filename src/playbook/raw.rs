@@ -83,15 +83,117 @@ pub fn parse(text: &str) -> Result<RawPlaybook, ParseError> {
             .location()
             .map(|l| (l.line(), l.column()))
             .unwrap_or((1, 1));
-        let mut message = e.to_string();
-        // serde_yaml appends the position in prose; the diagnostic already carries it.
-        if let Some(i) = message.find(" at line ") {
-            message.truncate(i);
-        }
-        ParseError {
-            message,
-            line,
-            column,
-        }
+        explain(&e.to_string(), line, column, text)
     })
+}
+
+/// A mark in serde_yaml's prose: `line 7 column 1`.
+fn mark(s: &str) -> Option<(usize, usize)> {
+    let rest = s.trim().strip_prefix("line ")?;
+    let (line, column) = rest.split_once(" column ")?;
+    let column: String = column.chars().take_while(char::is_ascii_digit).collect();
+    Some((line.parse().ok()?, column.parse().ok()?))
+}
+
+/// Turns serde_yaml's message into one a playbook author can act on, at the best position.
+///
+/// serde_yaml writes `problem at line L column C, context at line L2 column C2`. A quoted
+/// string or a `{ }`/`[ ]` left open is noticed where the parser gave up (often the end of the
+/// file), so it is reported where it was opened. Unknown keys get a "did you mean", and a
+/// duplicate key is reported at the duplicate rather than at its mapping.
+fn explain(full: &str, line: usize, column: usize, text: &str) -> ParseError {
+    let (problem, after) = match full.split_once(" at line ") {
+        Some((p, rest)) => (p.to_string(), rest.split_once(", ").map(|(_, c)| c)),
+        None => (full.to_string(), None),
+    };
+    let context = after.map(|c| match c.split_once(" at line ") {
+        Some((text, m)) => (text.to_string(), mark(&format!("line {m}"))),
+        None => (c.to_string(), None),
+    });
+    if let Some((ctx, Some((cl, cc)))) = &context {
+        let opened = match ctx.as_str() {
+            "while scanning a quoted scalar" => Some("this quoted string is never closed"),
+            "while parsing a flow mapping" => Some("this `{ }` mapping is never closed"),
+            "while parsing a flow sequence" => Some("this `[ ]` list is never closed"),
+            _ => None,
+        };
+        if let Some(what) = opened.filter(|_| *cl < line) {
+            return ParseError {
+                message: format!("{what}: {problem} at line {line} column {column}"),
+                line: *cl,
+                column: *cc,
+            };
+        }
+    }
+    let mut message = friendly(&problem);
+    if let Some((ctx, m)) = context {
+        match m {
+            Some((cl, cc)) => {
+                message.push_str(&format!(" ({ctx} that starts at line {cl} column {cc})"))
+            }
+            None => message.push_str(&format!(" ({ctx})")),
+        }
+    }
+    if let Some((path, key)) = duplicate_key(&problem) {
+        // The index keeps the last node of a path: the duplicate.
+        let at = if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        };
+        if let Some(s) = super::spans::Spans::index(text).get(&at) {
+            return ParseError {
+                message,
+                line: s.key_line,
+                column: s.key_column,
+            };
+        }
+    }
+    ParseError {
+        message,
+        line,
+        column,
+    }
+}
+
+/// `steps[0]: duplicate field `uses`` → (`steps[0]`, `uses`).
+fn duplicate_key(problem: &str) -> Option<(&str, &str)> {
+    let (path, rest) = match problem.split_once(": duplicate field `") {
+        Some(x) => x,
+        None => ("", problem.strip_prefix("duplicate field `")?),
+    };
+    Some((path, rest.split('`').next()?))
+}
+
+/// serde's wording in the words of a YAML file: keys rather than fields, with a suggestion for
+/// a misspelt one, and no Rust type names.
+fn friendly(problem: &str) -> String {
+    let (path, msg) = match problem.split_once(": ") {
+        Some((p, m)) if !p.contains(' ') => (format!("{p}: "), m),
+        _ => (String::new(), problem),
+    };
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let key = rest.split('`').next().unwrap_or_default();
+        let expected: Vec<&str> = rest
+            .split_once("expected ")
+            .map(|(_, list)| list.split('`').skip(1).step_by(2).collect())
+            .unwrap_or_default();
+        let hint = super::diagnostic::did_you_mean(key, expected.iter().copied());
+        return format!(
+            "{path}unknown key '{key}'{hint}; expected one of: {}",
+            expected.join(", ")
+        );
+    }
+    if let Some(rest) = msg.strip_prefix("duplicate field `") {
+        let key = rest.split('`').next().unwrap_or_default();
+        return format!("{path}key '{key}' is given twice");
+    }
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        let key = rest.split('`').next().unwrap_or_default();
+        return format!("{path}missing required key '{key}'");
+    }
+    let msg = msg
+        .replace("expected u32", "expected a whole number of at least 0")
+        .replace("expected u64", "expected a whole number of at least 0");
+    format!("{path}{msg}")
 }
