@@ -27,11 +27,10 @@ impl Wait {
                 args.error("until", "give either 'duration' or 'until', not both");
                 None
             }
+            // A given but invalid argument has been reported already.
+            (None, None) if args.given("duration") || args.given("until") => None,
             (None, None) => {
-                args.error(
-                    "duration",
-                    "needs 'duration' (like 30d) or 'until' (a date or timestamp)",
-                );
+                args.missing("needs 'duration' (like 30d) or 'until' (a date or timestamp)");
                 None
             }
         }

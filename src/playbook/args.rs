@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::compile::Cx;
+use super::diagnostic::did_you_mean;
 use crate::script::{Template, ValueTemplate};
 
 /// The `with:` map of one step, being typed.
@@ -53,26 +54,34 @@ impl<'c, 'a> Args<'c, 'a> {
         self.cx.error_at(&path, msg);
     }
 
+    /// Whether the playbook gives argument `key` at all (even with a wrong value).
+    pub fn given(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
     fn take(&mut self, key: &'static str, required: bool) -> Option<Value> {
         self.known.push(key);
         let v = self.map.get(key).cloned();
         if v.is_none() && required {
-            let msg = format!(
-                "step '{}' ({}): missing required argument '{key}'",
-                self.step, self.action
-            );
-            let path = if self.cx.has_node(&self.path) {
-                self.path.clone()
-            } else {
-                self.step_path()
-            };
-            self.cx.error_at(&path, msg);
+            self.missing(format!("missing required argument '{key}'"));
         }
         v
     }
 
-    fn step_path(&self) -> String {
-        self.path.trim_end_matches(".with").to_string()
+    /// Reports something missing from `with:` at the `with:` key, or at the step's `uses:`
+    /// when the step has no `with:`.
+    pub fn missing(&mut self, message: impl std::fmt::Display) {
+        let path = if self.cx.has_node(&self.path) {
+            self.path.clone()
+        } else {
+            format!("{}.uses", self.path.trim_end_matches(".with"))
+        };
+        let msg = format!("step '{}' ({}): {message}", self.step, self.action);
+        self.cx.key_error_at(&path, msg);
+    }
+
+    fn what(&self, key: &str) -> String {
+        format!("step '{}' ({}): argument '{key}'", self.step, self.action)
     }
 
     /// Any value, with templates inside it (`${{ }}` anywhere in its strings).
@@ -208,17 +217,14 @@ impl<'c, 'a> Args<'c, 'a> {
     pub fn script(&mut self, key: &'static str) -> Option<crate::script::ScriptBlock> {
         let src = self.literal(key, true)?;
         let path = self.arg_path(key);
+        let what = self.what(key);
         match self.cx.scripting.block(&src) {
             Ok(b) => {
-                self.cx.check_step_refs(&path, &b.step_refs());
+                self.cx.check_step_refs(&path, &what, &b.step_refs());
                 Some(b)
             }
             Err(e) => {
-                self.cx.script_error(
-                    &path,
-                    &format!("step '{}' ({}): argument '{key}'", self.step, self.action),
-                    &e,
-                );
+                self.cx.script_error(&path, &what, &e);
                 None
             }
         }
@@ -237,17 +243,14 @@ impl<'c, 'a> Args<'c, 'a> {
             }
         };
         let path = self.arg_path(key);
+        let what = self.what(key);
         match self.cx.scripting.template(&src) {
             Ok(t) => {
-                self.cx.check_step_refs(&path, &t.step_refs());
+                self.cx.check_step_refs(&path, &what, &t.step_refs());
                 Some(t)
             }
             Err(e) => {
-                self.cx.script_error(
-                    &path,
-                    &format!("step '{}' ({}): argument '{key}'", self.step, self.action),
-                    &e,
-                );
+                self.cx.script_error(&path, &what, &e);
                 None
             }
         }
@@ -255,21 +258,18 @@ impl<'c, 'a> Args<'c, 'a> {
 
     fn compile_value(&mut self, key: &str, v: &Value) -> Option<ValueTemplate> {
         let base = self.arg_path(key);
+        let what = self.what(key);
         match self.cx.scripting.value_template(v) {
             Ok(t) => {
-                self.cx.check_step_refs(&base, &t.step_refs());
+                for (below, r) in t.step_refs_with_paths() {
+                    let path = join_path(&base, &below);
+                    self.cx.check_step_refs(&path, &what, &[r]);
+                }
                 Some(t)
             }
             Err(errors) => {
                 for e in errors {
-                    let path = if e.path.is_empty() {
-                        base.clone()
-                    } else if e.path.starts_with('[') {
-                        format!("{base}{}", e.path)
-                    } else {
-                        format!("{base}.{}", e.path)
-                    };
-                    let what = format!("step '{}' ({}): argument '{key}'", self.step, self.action);
+                    let path = join_path(&base, &e.path);
                     self.cx.script_error(&path, &what, &e.error);
                 }
                 None
@@ -290,14 +290,26 @@ impl<'c, 'a> Args<'c, 'a> {
             let mut known = self.known.clone();
             known.sort_unstable();
             known.dedup();
+            let hint = did_you_mean(&key, known.iter().copied());
             let msg = format!(
-                "step '{}' ({}): unknown argument '{key}'; it takes: {}",
+                "step '{}' ({}): unknown argument '{key}'{hint}; it takes: {}",
                 self.step,
                 self.action,
                 known.join(", ")
             );
             self.cx.key_error_at(&path, msg);
         }
+    }
+}
+
+/// The path of a node below `base`, given the JSON path a template reports (`a.b`, `[1]`).
+fn join_path(base: &str, below: &str) -> String {
+    if below.is_empty() {
+        base.to_string()
+    } else if below.starts_with('[') {
+        format!("{base}{below}")
+    } else {
+        format!("{base}.{below}")
     }
 }
 

@@ -1,10 +1,12 @@
 //! From what the user wrote to what the engine runs: checks everything and reports all problems.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::args::{parse_duration, Args};
-use super::diagnostic::{Diagnostic, Diagnostics};
+use super::diagnostic::{did_you_mean, Diagnostic, Diagnostics};
 use super::model::{PersonEvent, Playbook, Step, Trigger};
 use super::raw::{RawPlaybook, RawRetry, RawStep};
 use super::spans::Spans;
@@ -22,6 +24,10 @@ pub struct Cx<'a> {
     visible: Vec<String>,
     /// Every step id of the playbook, to tell "later" from "unknown".
     all: Vec<String>,
+    /// The step being compiled, if any (`vars:` and `where:` belong to no step).
+    current: Option<String>,
+    /// The line each step id was first defined at, to point a duplicate at the original.
+    defined_at: HashMap<String, usize>,
 }
 
 impl<'a> Cx<'a> {
@@ -60,22 +66,55 @@ impl<'a> Cx<'a> {
                 column,
             } => {
                 let (l, c) = s.inner(*line, *column);
-                self.push(l, c, format!("{what}: Rhai syntax error: {message}"));
+                let message = self.explain_syntax(message);
+                self.push(l, c, format!("{what}: {message}"));
             }
             other => self.push(s.line, s.column, format!("{what}: {other}")),
         }
     }
 
+    /// Rhai's wording, made actionable where it is terse. A misspelt variable is not a syntax
+    /// error to the person who wrote it, and gets a suggestion.
+    fn explain_syntax(&self, message: &str) -> String {
+        if let Some(rest) = message.strip_prefix("unknown variable '") {
+            let name = rest.split('\'').next().unwrap_or_default();
+            let known = self.scripting.variables();
+            let hint = did_you_mean(name, known.iter().map(String::as_str));
+            return format!(
+                "unknown variable '{name}'{hint}; expressions see {}",
+                known.join(", ")
+            );
+        }
+        if message == "Script is incomplete" {
+            return "Rhai syntax error: the expression ends too early (an operand, a closing bracket or a closing quote is missing)".into();
+        }
+        format!("Rhai syntax error: {message}")
+    }
+
     /// Every `steps.<id>` must name a step that exists and comes earlier.
-    pub(super) fn check_step_refs(&mut self, path: &str, refs: &[StepRef]) {
+    pub(super) fn check_step_refs(&mut self, path: &str, what: &str, refs: &[StepRef]) {
         for r in refs {
             if self.visible.contains(&r.id) {
                 continue;
             }
-            let why = if self.all.contains(&r.id) {
-                format!("refers to step '{}', which comes later; a step sees only the outputs of earlier steps", r.id)
+            let why = if self.current.is_none() {
+                format!(
+                    "{what} refers to step '{}', but `vars:`, `where:` and `concurrency:` are evaluated before any step runs",
+                    r.id
+                )
+            } else if self.current.as_deref() == Some(r.id.as_str()) {
+                format!(
+                    "{what} refers to its own step '{}'; a step sees only the outputs of earlier steps",
+                    r.id
+                )
+            } else if self.all.contains(&r.id) {
+                format!("{what} refers to step '{}', which comes later; a step sees only the outputs of earlier steps", r.id)
             } else {
-                format!("refers to step '{}', which does not exist", r.id)
+                let hint = did_you_mean(&r.id, self.all.iter().map(String::as_str));
+                format!(
+                    "{what} refers to step '{}', which does not exist{hint}",
+                    r.id
+                )
             };
             let s = self.spans.find(path);
             let (l, c) = s.inner(r.line, r.column);
@@ -94,7 +133,7 @@ impl<'a> Cx<'a> {
         };
         match self.scripting.expr(&src) {
             Ok(e) => {
-                self.check_step_refs(path, &e.step_refs());
+                self.check_step_refs(path, what, &e.step_refs());
                 Some(e)
             }
             Err(e) => {
@@ -126,6 +165,8 @@ pub fn compile(
         diags: Vec::new(),
         visible: Vec::new(),
         all,
+        current: None,
+        defined_at: HashMap::new(),
     };
 
     if raw.name.trim().is_empty()
@@ -207,15 +248,25 @@ fn compile_steps(cx: &mut Cx<'_>, raw: &[RawStep], section: &str) -> Vec<Step> {
                 format!("step id '{}' must start with a letter or '_' and hold only letters, digits and '_' (it is used as steps.{})", s.id, s.id),
             );
         }
-        if cx.visible.contains(&s.id) {
-            cx.error_at(
-                &format!("{path}.id"),
-                format!("duplicate step id '{}'", s.id),
-            );
+        let id_path = format!("{path}.id");
+        match cx.defined_at.get(&s.id) {
+            Some(first) => {
+                let msg = format!(
+                    "duplicate step id '{}': line {first} already defines a step with this id",
+                    s.id
+                );
+                cx.error_at(&id_path, msg);
+            }
+            None => {
+                let line = cx.spans.find(&id_path).line;
+                cx.defined_at.insert(s.id.clone(), line);
+            }
         }
+        cx.current = Some(s.id.clone());
         if let Some(step) = compile_step(cx, s, &path) {
             out.push(step);
         }
+        cx.current = None;
         cx.visible.push(s.id.clone());
     }
     out
@@ -258,10 +309,7 @@ fn compile_step(cx: &mut Cx<'_>, s: &RawStep, path: &str) -> Option<Step> {
         }
     };
     let Some(name) = Action::NAMES.iter().find(|n| **n == s.uses) else {
-        let hint = Action::NAMES.iter().find(|n| similar(n, &s.uses));
-        let hint = hint
-            .map(|h| format!(" (did you mean '{h}'?)"))
-            .unwrap_or_default();
+        let hint = did_you_mean(&s.uses, Action::NAMES.iter().copied());
         cx.error_at(
             &format!("{path}.uses"),
             format!(
@@ -291,16 +339,6 @@ fn compile_step(cx: &mut Cx<'_>, s: &RawStep, path: &str) -> Option<Step> {
         retry: retry?,
         timeout,
     })
-}
-
-/// A cheap "did you mean": same letters give or take one, or one is a prefix of the other.
-fn similar(a: &str, b: &str) -> bool {
-    if a.len().abs_diff(b.len()) > 2 {
-        return false;
-    }
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let common = a.iter().zip(b).filter(|(x, y)| x == y).count();
-    common + 2 >= a.len().max(b.len())
 }
 
 fn retry_policy(cx: &mut Cx<'_>, s: &RawStep, path: &str) -> Option<RetryPolicy> {
@@ -335,8 +373,9 @@ fn retry_policy(cx: &mut Cx<'_>, s: &RawStep, path: &str) -> Option<RetryPolicy>
                 cx.error_at(
                     &format!("{path}.retry.backoff"),
                     format!(
-                        "step '{}': backoff '{b}' is not one of exponential, linear, fixed",
-                        s.id
+                        "step '{}': backoff '{b}'{} is not one of exponential, linear, fixed",
+                        s.id,
+                        did_you_mean(b, ["exponential", "linear", "fixed"])
                     ),
                 );
                 ok = false;
@@ -362,6 +401,18 @@ fn retry_policy(cx: &mut Cx<'_>, s: &RawStep, path: &str) -> Option<RetryPolicy>
     }
     ok.then_some(policy)
 }
+
+/// The trigger names `on:` accepts.
+const TRIGGERS: &[&str] = &[
+    "person.joined",
+    "person.changed",
+    "person.left",
+    "person.returned",
+    "person.date",
+    "manual",
+    "schedule",
+    "webhook",
+];
 
 fn trigger(cx: &mut Cx<'_>, path: &str, v: &Value) -> Option<Trigger> {
     let (kind, args) = match v {
@@ -440,9 +491,13 @@ fn trigger(cx: &mut Cx<'_>, path: &str, v: &Value) -> Option<Trigger> {
                 .map(|(field, offset_ms)| Trigger::PersonDate { field, offset_ms })
         }
         other => {
+            let hint = did_you_mean(other, TRIGGERS.iter().copied());
             take.cx.key_error_at(
                 &take.path,
-                format!("unknown trigger '{other}'; available: person.joined, person.changed, person.left, person.returned, person.date, manual, schedule, webhook"),
+                format!(
+                    "unknown trigger '{other}'{hint}; available: {}",
+                    TRIGGERS.join(", ")
+                ),
             );
             return None;
         }
@@ -526,10 +581,11 @@ impl TriggerArgs<'_, '_> {
                 } else {
                     self.known.join(", ")
                 };
+                let hint = did_you_mean(k, self.known.iter().copied());
                 self.cx.key_error_at(
                     &p,
                     format!(
-                        "trigger '{}': unknown option '{k}'; it takes {known}",
+                        "trigger '{}': unknown option '{k}'{hint}; it takes {known}",
                         self.kind
                     ),
                 );
