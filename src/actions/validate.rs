@@ -23,7 +23,8 @@ struct Rule {
     /// A person field, `custom.<name>` for custom attributes.
     field: String,
     required: bool,
-    pattern: Option<Regex>,
+    /// The whole value must match (the pattern is anchored); kept with the text written.
+    pattern: Option<(Regex, String)>,
     one_of: Option<Vec<String>>,
     min_length: Option<usize>,
     max_length: Option<usize>,
@@ -53,8 +54,14 @@ impl Validate {
         for (i, item) in items.iter().enumerate() {
             match rule(item) {
                 Ok(r) => rules.push(r),
-                Err(e) => {
-                    args.error(&format!("rules[{i}]"), format!("rule {}: {e}", i + 1));
+                Err(problems) => {
+                    for (key, e) in problems {
+                        let at = match key {
+                            Some(k) => format!("rules[{i}].{k}"),
+                            None => format!("rules[{i}]"),
+                        };
+                        args.error(&at, format!("rule {}: {e}", i + 1));
+                    }
                     ok = false;
                 }
             }
@@ -106,66 +113,107 @@ impl Validate {
     }
 }
 
-fn rule(v: &Value) -> Result<Rule, String> {
+/// One rule, or every problem with it, each with the key it is about.
+fn rule(v: &Value) -> Result<Rule, Vec<(Option<String>, String)>> {
     let Value::Object(m) = v else {
-        return Err("must be a map like { field: given_name, required: true }".into());
+        return Err(vec![(
+            None,
+            "must be a map like { field: given_name, required: true }".into(),
+        )]);
     };
     let mut r = Rule::default();
+    let mut problems = Vec::new();
     for (k, v) in m {
-        match k.as_str() {
-            "field" => {
-                r.field = v
-                    .as_str()
-                    .ok_or("'field' must be a field name")?
-                    .to_string()
-            }
-            "required" => r.required = v.as_bool().ok_or("'required' must be true or false")?,
-            "email" => r.email = v.as_bool().ok_or("'email' must be true or false")?,
-            "pattern" => {
-                let p = v
-                    .as_str()
-                    .ok_or("'pattern' must be a regular expression string")?;
-                let anchored = format!("^(?:{})$", p.trim_start_matches('^').trim_end_matches('$'));
-                r.pattern =
-                    Some(Regex::new(&anchored).map_err(|e| format!("invalid pattern '{p}': {e}"))?);
-            }
-            "one_of" => {
-                let items = v.as_array().ok_or("'one_of' must be a list")?;
-                r.one_of = Some(
-                    items
-                        .iter()
-                        .map(|i| {
-                            i.as_str()
-                                .map(String::from)
-                                .unwrap_or_else(|| i.to_string())
-                        })
-                        .collect(),
-                );
-            }
-            "min_length" => {
-                r.min_length = Some(v.as_u64().ok_or("'min_length' must be a number")? as usize)
-            }
-            "max_length" => {
-                r.max_length = Some(v.as_u64().ok_or("'max_length' must be a number")? as usize)
-            }
-            "date" => {
-                r.date = match v {
-                    Value::Bool(true) => Some("%Y-%m-%d".into()),
-                    Value::Bool(false) => None,
-                    Value::String(f) => Some(f.clone()),
-                    _ => return Err("'date' must be true or a date format like %d.%m.%Y".into()),
-                }
-            }
-            "message" => {
-                r.message = Some(v.as_str().ok_or("'message' must be a string")?.to_string())
-            }
-            other => return Err(format!("unknown key '{other}'; a rule takes {RULE_KEYS}")),
+        if let Err(e) = set(&mut r, k, v) {
+            problems.push((Some(k.clone()), e));
         }
     }
-    if r.field.is_empty() {
-        return Err("'field' is missing".into());
+    if r.field.is_empty() && !m.contains_key("field") {
+        problems.push((None, "'field' is missing".into()));
     }
-    Ok(r)
+    if problems.is_empty() {
+        Ok(r)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The one-line reason of a regex error (its text also draws the pattern with a caret).
+fn regex_problem(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or(&text)
+        .trim()
+        .to_string()
+}
+
+fn set(r: &mut Rule, k: &str, v: &Value) -> Result<(), String> {
+    match k {
+        "field" => {
+            r.field = v
+                .as_str()
+                .ok_or("'field' must be a field name")?
+                .to_string()
+        }
+        "required" => r.required = v.as_bool().ok_or("'required' must be true or false")?,
+        "email" => r.email = v.as_bool().ok_or("'email' must be true or false")?,
+        "pattern" => {
+            let p = v
+                .as_str()
+                .ok_or("'pattern' must be a regular expression string")?;
+            // Checked as written first, so that the error is about what the user wrote.
+            Regex::new(p).map_err(|e| {
+                format!(
+                    "'{p}' is not a valid regular expression: {}",
+                    regex_problem(&e)
+                )
+            })?;
+            let anchored = format!("^(?:{})$", p.trim_start_matches('^').trim_end_matches('$'));
+            let regex = Regex::new(&anchored).map_err(|e| {
+                format!(
+                    "'{p}' is not a valid regular expression: {}",
+                    regex_problem(&e)
+                )
+            })?;
+            r.pattern = Some((regex, p.to_string()));
+        }
+        "one_of" => {
+            let items = v.as_array().ok_or("'one_of' must be a list")?;
+            r.one_of = Some(
+                items
+                    .iter()
+                    .map(|i| {
+                        i.as_str()
+                            .map(String::from)
+                            .unwrap_or_else(|| i.to_string())
+                    })
+                    .collect(),
+            );
+        }
+        "min_length" => {
+            r.min_length = Some(v.as_u64().ok_or("'min_length' must be a number")? as usize)
+        }
+        "max_length" => {
+            r.max_length = Some(v.as_u64().ok_or("'max_length' must be a number")? as usize)
+        }
+        "date" => {
+            r.date = match v {
+                Value::Bool(true) => Some("%Y-%m-%d".into()),
+                Value::Bool(false) => None,
+                Value::String(f) => Some(f.clone()),
+                _ => return Err("'date' must be true or a date format like %d.%m.%Y".into()),
+            }
+        }
+        "message" => r.message = Some(v.as_str().ok_or("'message' must be a string")?.to_string()),
+        other => {
+            let hint = crate::playbook::diagnostic::did_you_mean(other, RULE_KEYS.split(", "));
+            return Err(format!(
+                "unknown key '{other}'{hint}; a rule takes {RULE_KEYS}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A field of the person as text; `custom.x` reads a custom attribute. Missing, null and
@@ -195,12 +243,9 @@ impl Rule {
             }
             return out;
         };
-        if let Some(p) = &self.pattern {
+        if let Some((p, written)) = &self.pattern {
             if !p.is_match(&text) {
-                fail(format!(
-                    "'{text}' does not match the pattern {}",
-                    p.as_str()
-                ));
+                fail(format!("'{text}' does not match the pattern {written}"));
             }
         }
         if let Some(options) = &self.one_of {
