@@ -177,21 +177,34 @@ thread_local! {
     /// shared between threads and Rhai's progress callback gets no context,
     /// so the deadline of the current evaluation lives here.
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// Operations of the current evaluation, counted here rather than by
+    /// Rhai: Rhai counts the operations of a closure called by a native
+    /// function (`map`, `filter`, `reduce`, …) on a copy of its state and
+    /// drops the count, so such closures would escape both limits.
+    static OPERATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Arms the wall-clock limit for one evaluation and restores the previous
-/// deadline when dropped.
-struct DeadlineGuard(Option<Instant>);
+/// What the progress callback stops an evaluation with.
+const STOPPED_BY_TIME: &str = "time limit";
+const STOPPED_BY_OPERATIONS: &str = "operations limit";
+
+/// Arms the wall-clock and operation limits for one evaluation and restores
+/// the previous ones when dropped.
+struct DeadlineGuard(Option<Instant>, u64);
 
 impl DeadlineGuard {
     fn arm() -> Self {
-        DeadlineGuard(DEADLINE.replace(Some(Instant::now() + TIME_LIMIT)))
+        DeadlineGuard(
+            DEADLINE.replace(Some(Instant::now() + TIME_LIMIT)),
+            OPERATIONS.replace(0),
+        )
     }
 }
 
 impl Drop for DeadlineGuard {
     fn drop(&mut self) {
         DEADLINE.set(self.0);
+        OPERATIONS.set(self.1);
     }
 }
 
@@ -235,14 +248,19 @@ impl Scripting {
             .set_max_map_size(MAX_COLLECTION_SIZE)
             .set_strict_variables(true)
             .disable_symbol("eval");
-        engine.on_progress(|ops| {
+        engine.on_progress(|_| {
+            let ops = OPERATIONS.get() + 1;
+            OPERATIONS.set(ops);
+            if ops > MAX_OPERATIONS {
+                return Some(Dynamic::from(STOPPED_BY_OPERATIONS));
+            }
             // Reading the clock on every operation would cost more than the
             // operation itself; every 256th is precise enough for a 1 s limit.
             if ops % 256 != 0 {
                 return None;
             }
             match DEADLINE.get() {
-                Some(deadline) if Instant::now() > deadline => Some(Dynamic::from("time limit")),
+                Some(deadline) if Instant::now() > deadline => Some(Dynamic::from(STOPPED_BY_TIME)),
                 _ => None,
             }
         });
@@ -414,6 +432,11 @@ impl Scripting {
 fn eval_error(mut err: EvalAltResult, origin: Origin) -> ScriptError {
     let limit = match err.unwrap_inner() {
         EvalAltResult::ErrorTooManyOperations(..) => {
+            Some(format!("script exceeded {MAX_OPERATIONS} operations (infinite loop?)"))
+        }
+        EvalAltResult::ErrorTerminated(why, _)
+            if why.clone().into_string().ok().as_deref() == Some(STOPPED_BY_OPERATIONS) =>
+        {
             Some(format!("script exceeded {MAX_OPERATIONS} operations (infinite loop?)"))
         }
         EvalAltResult::ErrorTerminated(..) => Some(format!(

@@ -67,6 +67,27 @@ fn slow_script_hits_the_wall_clock_limit() {
 }
 
 #[test]
+fn closures_called_by_array_methods_count_against_the_limits() {
+    // Rhai counts a closure's operations on a copy of its state when `map`
+    // calls it; the sandbox must count them anyway.
+    let s = Scripting::new();
+    let e = s
+        .expr("blob(100000).to_array().map(|x| blob(1000).to_array().map(|y| y + x).len()).len()")
+        .unwrap();
+    let started = Instant::now();
+    let err = s.eval(&e, &Context::empty()).unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(&err, ScriptError::Limit(m) if m.contains("operations") || m.contains("time limit")),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn runaway_recursion_hits_the_call_depth_limit() {
     let s = Scripting::new();
     let b = s.block("fn down(n) { down(n + 1) } down(0)").unwrap();
