@@ -89,6 +89,19 @@ impl<'s> Execution<'s> {
         } else {
             shared.engine.store().steps_of(&claimed.id).await?
         };
+        // The failed step's own record holds the failure as the handler first saw it; the run's
+        // error is the same message prefixed with the step.
+        let error = claimed.error.as_ref().map(|m| {
+            rows.iter()
+                .filter(|r| {
+                    r.status == StepStatus::Failed && (r.idx as usize) < playbook.steps.len()
+                })
+                .max_by_key(|r| r.idx)
+                .map_or_else(
+                    || json!({ "message": m }),
+                    |r| json!({ "step": r.step_id, "message": r.error.as_deref().unwrap_or(m) }),
+                )
+        });
         let mut steps = Map::new();
         let mut previous = HashMap::new();
         for r in rows {
@@ -102,7 +115,6 @@ impl<'s> Execution<'s> {
             "id": claimed.id, "attempt": claimed.attempt,
             "started_at": rfc3339(claimed.started_at), "playbook": playbook.name,
         });
-        let error = claimed.error.as_ref().map(|m| json!({ "message": m }));
         let cursor = claimed.cursor.max(0) as usize;
         let mut exec = Execution {
             shared,
