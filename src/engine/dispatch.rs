@@ -97,22 +97,10 @@ pub fn plan(scripting: &Scripting, pb: &Playbook, event: &NewEvent, person: &Val
     let run_id = Uuid::now_v7().to_string();
     let run_info = json!({ "id": run_id, "attempt": 1, "playbook": pb.name });
     let empty = Value::Object(Map::new());
-    let mut vars = Map::new();
-    let mut error = None;
-    for (name, expr) in &pb.vars {
-        let current = Value::Object(vars.clone());
-        let cx = Context::new(person, &event.body, &current, &empty, &run_info);
-        match scripting.eval(expr, &cx) {
-            Ok(v) => {
-                vars.insert(name.clone(), v);
-            }
-            Err(e) => {
-                error = Some(format!("var '{name}': {e}"));
-                break;
-            }
-        }
-    }
-    let vars = Value::Object(vars);
+    let (vars, mut error) = match eval_vars(scripting, pb, person, &event.body, &run_info) {
+        Ok(vars) => (vars, None),
+        Err((vars, e)) => (vars, Some(e)),
+    };
     let cx = Context::new(person, &event.body, &vars, &empty, &run_info);
     if error.is_none() {
         if let Some(filter) = &pb.filter {
@@ -150,4 +138,28 @@ pub fn plan(scripting: &Scripting, pb: &Playbook, event: &NewEvent, person: &Val
         vars,
         error,
     })
+}
+
+/// Evaluates a playbook's `vars` in order, each seeing the ones before it. On failure, returns
+/// the vars evaluated so far and which one failed and why.
+pub fn eval_vars(
+    scripting: &Scripting,
+    pb: &Playbook,
+    person: &Value,
+    event: &Value,
+    run_info: &Value,
+) -> Result<Value, (Value, String)> {
+    let empty = Value::Object(Map::new());
+    let mut vars = Map::new();
+    for (name, expr) in &pb.vars {
+        let current = Value::Object(vars.clone());
+        let cx = Context::new(person, event, &current, &empty, run_info);
+        match scripting.eval(expr, &cx) {
+            Ok(v) => {
+                vars.insert(name.clone(), v);
+            }
+            Err(e) => return Err((Value::Object(vars), format!("var '{name}': {e}"))),
+        }
+    }
+    Ok(Value::Object(vars))
 }

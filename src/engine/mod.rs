@@ -216,7 +216,9 @@ impl Engine {
     }
 
     /// Approves a run parked for review or approval. `corrections` (person fields) make a
-    /// parked `validate` check again; without them the record is accepted as it is.
+    /// parked `validate` check again, and the `vars` are evaluated again from the corrected
+    /// person (they derive names and addresses from it); without corrections the record is
+    /// accepted as it is.
     pub async fn approve(
         &self,
         run_id: &str,
@@ -249,6 +251,20 @@ impl Engine {
             }
             Some(p)
         };
+        let vars = match &person {
+            Some(p) => {
+                let pb = self.version(&run.playbook_hash).await?;
+                let run_info = json!({ "id": run.id, "attempt": run.attempt, "playbook": pb.name });
+                let vars = dispatch::eval_vars(&self.scripting, &pb, p, &run.event, &run_info)
+                    .map_err(|(_, e)| {
+                        EngineError::Invalid(format!(
+                            "the corrections were not applied: with them, {e}"
+                        ))
+                    })?;
+                Some(vars)
+            }
+            None => None,
+        };
         let decision = json!({
             "by": by,
             "comment": comment,
@@ -257,7 +273,7 @@ impl Engine {
             "corrections": corrections,
         });
         self.store
-            .approve(run_id, &decision, person.as_ref(), now_ms())
+            .approve(run_id, &decision, person.as_ref(), vars.as_ref(), now_ms())
             .await?;
         self.wake();
         Ok(())

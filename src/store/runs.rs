@@ -268,21 +268,24 @@ impl Store {
 
     /// Records a person's approval on the step a run is parked at (review or approval) and queues
     /// the run, so the step sees the decision when it executes again. `person` replaces the
-    /// run's person when the reviewer corrected fields.
+    /// run's person when the reviewer corrected fields, and `vars` the vars evaluated from it.
     pub async fn approve(
         &self,
         id: &str,
         decision: &Value,
         person: Option<&Value>,
+        vars: Option<&Value>,
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(
             "UPDATE runs SET status = 'queued', wake_at = ?1, updated_at = ?1, \
-             person = COALESCE(?2, person) WHERE id = ?3 AND status IN ('review', 'approval')",
+             person = COALESCE(?2, person), vars = COALESCE(?3, vars) \
+             WHERE id = ?4 AND status IN ('review', 'approval')",
         )
         .bind(now)
         .bind(person.map(json_text))
+        .bind(vars.map(json_text))
         .bind(id)
         .execute(&mut *tx)
         .await?;
