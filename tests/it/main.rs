@@ -3,10 +3,13 @@
 //! and the library, against a private SQLite file and a loopback HTTP server per test.
 
 mod support;
+mod support_checks;
 
+mod actions;
 mod approvals;
 mod concurrency;
 mod durability;
 mod observations;
+mod playbooks;
 mod retries;
 mod timers;
