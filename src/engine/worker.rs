@@ -111,9 +111,12 @@ impl Worker {
             let mut ready_more = false;
             if free > 0 && (must_claim || free >= batch || tasks.is_empty()) {
                 let now = now_ms();
-                match store
+                // Through the step writer: the claim shares the transaction (and the sync) of
+                // the step commits queued with it, and never contends with them for the lock.
+                match shared
+                    .writer
                     .claim(
-                        &self.owner,
+                        self.owner.clone(),
                         free,
                         now,
                         lease_ms,

@@ -1,6 +1,10 @@
 //! Runs: submission, claims and leases, and the manual transitions (cancel, retry, decide).
 
+use std::sync::LazyLock;
+
 use serde_json::Value;
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::rows::{Claimed, RunFilter, RunRow, StepRow, RUN_COLUMNS};
@@ -61,10 +65,74 @@ pub(super) async fn insert_run(
     Ok(())
 }
 
+/// The claim statement. Each status is searched on its own, in `runs_ready` order, so a claim
+/// reads about `limit` index entries however many runs are queued: one search over all ready
+/// statuses at once (`status IN (...) OR ...`) has to sort every ready run first, which made
+/// each claim cost O(queued) while holding the write lock.
+static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
+    let ready = |condition: &str, order: &str| {
+        format!(
+            "SELECT seq, wake_at FROM (SELECT r.seq, r.wake_at FROM runs r WHERE {condition} \
+               AND (?5 IS NULL OR r.id = ?5) \
+               AND (r.concurrency_key IS NULL OR NOT EXISTS ( \
+                    SELECT 1 FROM runs o WHERE o.concurrency_key = r.concurrency_key \
+                      AND o.seq < r.seq AND o.status IN {ACTIVE})) \
+             ORDER BY {order} LIMIT ?4)"
+        )
+    };
+    format!(
+        "UPDATE runs SET status = 'running', lease_owner = ?1, lease_expires = ?2, \
+             started_at = COALESCE(started_at, ?3), updated_at = ?3, wake_at = NULL \
+         WHERE seq IN (SELECT seq FROM ({} UNION ALL {} UNION ALL {} UNION ALL {}) \
+             ORDER BY wake_at, seq LIMIT ?4) \
+         RETURNING id, playbook_hash, cursor, attempt, person, event, vars, error, created_at, started_at",
+        ready("r.status = 'queued' AND r.wake_at <= ?3", "r.wake_at, r.seq"),
+        ready("r.status = 'waiting' AND r.wake_at <= ?3", "r.wake_at, r.seq"),
+        ready("r.status = 'approval' AND r.wake_at <= ?3", "r.wake_at, r.seq"),
+        // Runs whose worker died; their `wake_at` is NULL, so they come first, as before.
+        ready("r.status = 'running' AND r.lease_expires < ?3", "r.seq"),
+    )
+});
+
+/// The claim statement with its arguments, for the pool or the step writer's connection.
+pub(super) fn claim_query<'q>(
+    owner: &'q str,
+    limit: usize,
+    now: i64,
+    lease_ms: i64,
+    only: Option<&'q str>,
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    sqlx::query(&CLAIM_SQL)
+        .bind(owner)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(limit as i64)
+        .bind(only)
+}
+
+pub(super) fn decode_claimed(rows: &[SqliteRow]) -> Result<Vec<Claimed>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            Ok(Claimed {
+                id: row.try_get("id")?,
+                playbook_hash: row.try_get("playbook_hash")?,
+                cursor: row.try_get("cursor")?,
+                attempt: row.try_get("attempt")?,
+                person: parse_json("run person", row.try_get("person")?)?,
+                event: parse_json("run event", row.try_get("event")?)?,
+                vars: parse_json("run vars", row.try_get("vars")?)?,
+                error: row.try_get("error")?,
+                created_at: row.try_get("created_at")?,
+                started_at: row.try_get("started_at")?,
+            })
+        })
+        .collect()
+}
+
 impl Store {
     /// Claims up to `limit` runs that are ready now: queued or woken runs whose turn has come
     /// (no older active run with the same concurrency key), and running runs whose lease expired
-    /// because their worker died. The claim and the lease are one statement.
+    /// because their worker died. The claim and the lease are one statement (`CLAIM_SQL`).
     pub async fn claim(
         &self,
         owner: &str,
@@ -73,43 +141,10 @@ impl Store {
         lease_ms: i64,
         only: Option<&str>,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let rows = sqlx::query(
-            "UPDATE runs SET status = 'running', lease_owner = ?1, lease_expires = ?2, \
-                 started_at = COALESCE(started_at, ?3), updated_at = ?3, wake_at = NULL \
-             WHERE seq IN ( \
-                 SELECT r.seq FROM runs r \
-                 WHERE ((r.status IN ('queued', 'waiting', 'approval') AND r.wake_at <= ?3) \
-                        OR (r.status = 'running' AND r.lease_expires < ?3)) \
-                   AND (?5 IS NULL OR r.id = ?5) \
-                   AND (r.concurrency_key IS NULL OR NOT EXISTS ( \
-                        SELECT 1 FROM runs o WHERE o.concurrency_key = r.concurrency_key \
-                          AND o.seq < r.seq AND o.status IN ('queued','running','waiting','review','approval'))) \
-                 ORDER BY r.wake_at, r.seq LIMIT ?4) \
-             RETURNING id, playbook_hash, cursor, attempt, person, event, vars, error, created_at, started_at",
-        )
-        .bind(owner)
-        .bind(now + lease_ms)
-        .bind(now)
-        .bind(limit as i64)
-        .bind(only)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Claimed {
-                    id: row.try_get("id")?,
-                    playbook_hash: row.try_get("playbook_hash")?,
-                    cursor: row.try_get("cursor")?,
-                    attempt: row.try_get("attempt")?,
-                    person: parse_json("run person", row.try_get("person")?)?,
-                    event: parse_json("run event", row.try_get("event")?)?,
-                    vars: parse_json("run vars", row.try_get("vars")?)?,
-                    error: row.try_get("error")?,
-                    created_at: row.try_get("created_at")?,
-                    started_at: row.try_get("started_at")?,
-                })
-            })
-            .collect()
+        let rows = claim_query(owner, limit, now, lease_ms, only)
+            .fetch_all(&self.pool)
+            .await?;
+        decode_claimed(&rows)
     }
 
     /// Extends the leases of every run this worker holds.

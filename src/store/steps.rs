@@ -7,12 +7,22 @@
 //! Each commit moves the run on with a guarded update (`status = 'running'`, this worker's lease
 //! and the expected cursor); when that matches nothing the step row is not written and the run
 //! task learns that the run was cancelled or taken over.
+//!
+//! The worker's claims go through the same writer: a claim joins the batch that is forming and
+//! is made after its step commits, in the same transaction. SQLite has one writer at a time, so a
+//! claim made on another connection would wait for the writer's lock (in SQLite's busy handler,
+//! which sleeps in steps of milliseconds) or make the writer wait, and would pay a sync of its
+//! own.
+
+use std::sync::Arc;
 
 use sqlx::pool::PoolConnection;
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Store, StoreError};
+use super::runs::{claim_query, decode_claimed};
+use super::{Claimed, Store, StoreError};
 use crate::engine::status::{RunStatus, StepStatus};
 
 /// The most commits one transaction takes, to bound the time a batch holds the write lock.
@@ -55,12 +65,36 @@ pub struct RunUpdate {
     pub now: i64,
 }
 
+/// A claim of ready runs (see `Store::claim`), made in the writer's transaction.
+#[derive(Debug)]
+struct ClaimRequest {
+    owner: Arc<str>,
+    limit: usize,
+    now: i64,
+    lease_ms: i64,
+    only: Option<String>,
+}
+
 type Ack = oneshot::Sender<Result<bool, String>>;
+type ClaimAck = oneshot::Sender<Result<Vec<SqliteRow>, String>>;
+
+/// What the writer is asked to do.
+enum Request {
+    Step(StepCommit, Ack),
+    Claim(ClaimRequest, ClaimAck),
+}
 
 /// Handle to the group-commit writer task.
 #[derive(Clone, Debug)]
 pub struct StepWriter {
-    tx: mpsc::UnboundedSender<(StepCommit, Ack)>,
+    tx: mpsc::UnboundedSender<Request>,
+}
+
+fn stopped() -> StoreError {
+    StoreError::Corrupt {
+        what: "step writer".into(),
+        detail: "stopped".into(),
+    }
 }
 
 impl StepWriter {
@@ -77,49 +111,80 @@ impl StepWriter {
     pub async fn commit(&self, commit: StepCommit) -> Result<bool, StoreError> {
         let (ack, done) = oneshot::channel();
         self.tx
-            .send((commit, ack))
-            .map_err(|_| StoreError::Corrupt {
-                what: "step writer".into(),
-                detail: "stopped".into(),
-            })?;
+            .send(Request::Step(commit, ack))
+            .map_err(|_| stopped())?;
         match done.await {
             Ok(Ok(applied)) => Ok(applied),
             Ok(Err(message)) => Err(StoreError::Corrupt {
                 what: "step commit".into(),
                 detail: message,
             }),
-            Err(_) => Err(StoreError::Corrupt {
-                what: "step writer".into(),
-                detail: "stopped".into(),
+            Err(_) => Err(stopped()),
+        }
+    }
+
+    /// Claims up to `limit` ready runs for `owner` (see `Store::claim`), in the transaction of
+    /// the next batch; the runs are returned once the claim is durable.
+    pub async fn claim(
+        &self,
+        owner: Arc<str>,
+        limit: usize,
+        now: i64,
+        lease_ms: i64,
+        only: Option<&str>,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let request = ClaimRequest {
+            owner,
+            limit,
+            now,
+            lease_ms,
+            only: only.map(String::from),
+        };
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(Request::Claim(request, ack))
+            .map_err(|_| stopped())?;
+        match done.await {
+            Ok(Ok(rows)) => decode_claimed(&rows),
+            Ok(Err(message)) => Err(StoreError::Corrupt {
+                what: "claim".into(),
+                detail: message,
             }),
+            Err(_) => Err(stopped()),
         }
     }
 }
 
-async fn write_loop(
-    mut conn: PoolConnection<Sqlite>,
-    mut rx: mpsc::UnboundedReceiver<(StepCommit, Ack)>,
-) {
-    let mut batch: Vec<(StepCommit, Ack)> = Vec::with_capacity(MAX_BATCH);
+async fn write_loop(mut conn: PoolConnection<Sqlite>, mut rx: mpsc::UnboundedReceiver<Request>) {
+    let mut commits: Vec<(StepCommit, Ack)> = Vec::with_capacity(MAX_BATCH);
+    let mut claims: Vec<(ClaimRequest, ClaimAck)> = Vec::new();
     while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            match request {
+                Request::Step(c, ack) => commits.push((c, ack)),
+                Request::Claim(c, ack) => claims.push((c, ack)),
+            }
+            if commits.len() + claims.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
             }
         }
-        let outcome = write_batch(&mut conn, &batch).await;
-        match outcome {
-            Ok(applied) => {
-                for ((_, ack), ok) in batch.drain(..).zip(applied) {
+        match write_batch(&mut conn, &commits, &claims).await {
+            Ok((applied, claimed)) => {
+                for ((_, ack), ok) in commits.drain(..).zip(applied) {
                     let _ = ack.send(Ok(ok));
+                }
+                for ((_, ack), rows) in claims.drain(..).zip(claimed) {
+                    let _ = ack.send(Ok(rows));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, commits = batch.len(), "step commit failed");
+                tracing::error!(error = %e, commits = commits.len(), claims = claims.len(), "step commit failed");
                 let message = e.to_string();
-                for (_, ack) in batch.drain(..) {
+                for (_, ack) in commits.drain(..) {
+                    let _ = ack.send(Err(message.clone()));
+                }
+                for (_, ack) in claims.drain(..) {
                     let _ = ack.send(Err(message.clone()));
                 }
             }
@@ -127,15 +192,30 @@ async fn write_loop(
     }
 }
 
+/// One transaction: the step commits, then the claims (so they see the slots and the
+/// concurrency keys the commits freed).
 async fn write_batch(
     conn: &mut SqliteConnection,
-    batch: &[(StepCommit, Ack)],
-) -> Result<Vec<bool>, sqlx::Error> {
+    commits: &[(StepCommit, Ack)],
+    claims: &[(ClaimRequest, ClaimAck)],
+) -> Result<(Vec<bool>, Vec<Vec<SqliteRow>>), sqlx::Error> {
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    match write_all(conn, batch).await {
-        Ok(applied) => {
+    let written = async {
+        let applied = write_all(conn, commits).await?;
+        let mut claimed = Vec::with_capacity(claims.len());
+        for (c, _) in claims {
+            let rows = claim_query(&c.owner, c.limit, c.now, c.lease_ms, c.only.as_deref())
+                .fetch_all(&mut *conn)
+                .await?;
+            claimed.push(rows);
+        }
+        Ok::<_, sqlx::Error>((applied, claimed))
+    }
+    .await;
+    match written {
+        Ok(done) => {
             sqlx::query("COMMIT").execute(&mut *conn).await?;
-            Ok(applied)
+            Ok(done)
         }
         Err(e) => {
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
