@@ -8,7 +8,7 @@ use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::rows::{Claimed, RunFilter, RunRow, StepRow, RUN_COLUMNS};
-use super::{json_text, parse_json, Store, StoreError};
+use super::{json_text, Store, StoreError};
 use crate::engine::status::RunStatus;
 
 /// A run to create, already evaluated by the engine (vars, concurrency key).
@@ -85,10 +85,19 @@ static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
              started_at = COALESCE(started_at, ?3), updated_at = ?3, wake_at = NULL \
          WHERE seq IN (SELECT seq FROM ({} UNION ALL {} UNION ALL {} UNION ALL {}) \
              ORDER BY wake_at, seq LIMIT ?4) \
-         RETURNING id, playbook_hash, cursor, attempt, person, event, vars, error, created_at, started_at",
-        ready("r.status = 'queued' AND r.wake_at <= ?3", "r.wake_at, r.seq"),
-        ready("r.status = 'waiting' AND r.wake_at <= ?3", "r.wake_at, r.seq"),
-        ready("r.status = 'approval' AND r.wake_at <= ?3", "r.wake_at, r.seq"),
+         RETURNING {RUN_COLUMNS}",
+        ready(
+            "r.status = 'queued' AND r.wake_at <= ?3",
+            "r.wake_at, r.seq"
+        ),
+        ready(
+            "r.status = 'waiting' AND r.wake_at <= ?3",
+            "r.wake_at, r.seq"
+        ),
+        ready(
+            "r.status = 'approval' AND r.wake_at <= ?3",
+            "r.wake_at, r.seq"
+        ),
         // Runs whose worker died; their `wake_at` is NULL, so they come first, as before.
         ready("r.status = 'running' AND r.lease_expires < ?3", "r.seq"),
     )
@@ -112,20 +121,7 @@ pub(super) fn claim_query<'q>(
 
 pub(super) fn decode_claimed(rows: &[SqliteRow]) -> Result<Vec<Claimed>, StoreError> {
     rows.iter()
-        .map(|row| {
-            Ok(Claimed {
-                id: row.try_get("id")?,
-                playbook_hash: row.try_get("playbook_hash")?,
-                cursor: row.try_get("cursor")?,
-                attempt: row.try_get("attempt")?,
-                person: parse_json("run person", row.try_get("person")?)?,
-                event: parse_json("run event", row.try_get("event")?)?,
-                vars: parse_json("run vars", row.try_get("vars")?)?,
-                error: row.try_get("error")?,
-                created_at: row.try_get("created_at")?,
-                started_at: row.try_get("started_at")?,
-            })
-        })
+        .map(|row| RunRow::decode(row).map(Claimed::from))
         .collect()
 }
 
