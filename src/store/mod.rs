@@ -72,6 +72,9 @@ impl Default for StoreOptions {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// The database file and sync mode, for the step writer's own connection.
+    path: String,
+    synchronous_full: bool,
 }
 
 impl Store {
@@ -98,7 +101,11 @@ impl Store {
             .connect_with(connect)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            path: path.split('?').next().unwrap_or(path).to_string(),
+            synchronous_full: options.synchronous_full,
+        })
     }
 
     /// The pool, for the few callers (benchmarks, tests) that measure the database itself.

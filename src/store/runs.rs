@@ -103,7 +103,12 @@ static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The claim statement with its arguments, for the pool or the step writer's connection.
+/// The claim statement's text, for the step writer's connection.
+pub(super) fn claim_sql() -> &'static str {
+    &CLAIM_SQL
+}
+
+/// The claim statement with its arguments, for the pool.
 pub(super) fn claim_query<'q>(
     owner: &'q str,
     limit: usize,

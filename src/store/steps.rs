@@ -16,13 +16,11 @@
 
 use std::sync::Arc;
 
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Sqlite, SqliteConnection};
+use rusqlite::{params, Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use super::runs::{claim_query, decode_claimed};
-use super::{Claimed, Store, StoreError};
+use super::runs::claim_sql;
+use super::{parse_json, Claimed, Store, StoreError};
 use crate::engine::status::{RunStatus, StepStatus};
 
 /// The most commits one transaction takes, to bound the time a batch holds the write lock.
@@ -76,7 +74,7 @@ struct ClaimRequest {
 }
 
 type Ack = oneshot::Sender<Result<bool, String>>;
-type ClaimAck = oneshot::Sender<Result<Vec<SqliteRow>, String>>;
+type ClaimAck = oneshot::Sender<Result<Vec<RawClaim>, String>>;
 
 /// What the writer is asked to do.
 enum Request {
@@ -98,11 +96,17 @@ fn stopped() -> StoreError {
 }
 
 impl StepWriter {
-    /// Starts the writer on a connection of its own.
+    /// Starts the writer on a thread and a connection of its own.
     pub async fn start(store: &Store) -> Result<StepWriter, StoreError> {
-        let conn = store.pool.acquire().await?;
+        let conn = open_connection(&store.path, store.synchronous_full).map_err(writer_error)?;
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(conn, rx));
+        std::thread::Builder::new()
+            .name("roster-writer".into())
+            .spawn(move || write_loop(conn, rx))
+            .map_err(|e| StoreError::Corrupt {
+                what: "step writer".into(),
+                detail: e.to_string(),
+            })?;
         Ok(StepWriter { tx })
     }
 
@@ -145,7 +149,7 @@ impl StepWriter {
             .send(Request::Claim(request, ack))
             .map_err(|_| stopped())?;
         match done.await {
-            Ok(Ok(rows)) => decode_claimed(&rows),
+            Ok(Ok(rows)) => rows.into_iter().map(RawClaim::decode).collect(),
             Ok(Err(message)) => Err(StoreError::Corrupt {
                 what: "claim".into(),
                 detail: message,
@@ -155,10 +159,84 @@ impl StepWriter {
     }
 }
 
-async fn write_loop(mut conn: PoolConnection<Sqlite>, mut rx: mpsc::UnboundedReceiver<Request>) {
+fn writer_error(e: rusqlite::Error) -> StoreError {
+    StoreError::Corrupt {
+        what: "step writer connection".into(),
+        detail: e.to_string(),
+    }
+}
+
+/// The writer's connection: the same file and durability as the pool's (`synchronous` is a
+/// per-connection setting, so it is set here again).
+fn open_connection(path: &str, synchronous_full: bool) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        if synchronous_full { "FULL" } else { "NORMAL" },
+    )?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// A claimed run's row as read by the writer; decoded on the caller's side.
+#[derive(Debug)]
+struct RawClaim {
+    id: String,
+    playbook_hash: String,
+    cursor: i64,
+    attempt: i64,
+    person: String,
+    event: String,
+    vars: String,
+    error: Option<String>,
+    created_at: i64,
+    started_at: Option<i64>,
+    updated_at: i64,
+}
+
+impl RawClaim {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawClaim> {
+        Ok(RawClaim {
+            id: row.get("id")?,
+            playbook_hash: row.get("playbook_hash")?,
+            cursor: row.get("cursor")?,
+            attempt: row.get("attempt")?,
+            person: row.get("person")?,
+            event: row.get("event")?,
+            vars: row.get("vars")?,
+            error: row.get("error")?,
+            created_at: row.get("created_at")?,
+            started_at: row.get("started_at")?,
+            updated_at: row.get("updated_at")?,
+        })
+    }
+
+    fn decode(self) -> Result<Claimed, StoreError> {
+        Ok(Claimed {
+            person: parse_json("run person", &self.person)?,
+            event: parse_json("run event", &self.event)?,
+            vars: parse_json("run vars", &self.vars)?,
+            started_at: self.started_at.unwrap_or(self.updated_at),
+            id: self.id,
+            playbook_hash: self.playbook_hash,
+            cursor: self.cursor,
+            attempt: self.attempt,
+            error: self.error,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// The writer thread: one synchronous connection, so a whole batch is one hand-off instead of a
+/// round trip to a connection thread per statement.
+fn write_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Request>) {
     let mut commits: Vec<(StepCommit, Ack)> = Vec::with_capacity(MAX_BATCH);
     let mut claims: Vec<(ClaimRequest, ClaimAck)> = Vec::new();
-    while let Some(first) = rx.recv().await {
+    while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
         while let Some(request) = next.take() {
             match request {
@@ -169,7 +247,7 @@ async fn write_loop(mut conn: PoolConnection<Sqlite>, mut rx: mpsc::UnboundedRec
                 next = rx.try_recv().ok();
             }
         }
-        match write_batch(&mut conn, &commits, &claims).await {
+        match write_batch(&mut conn, &commits, &claims) {
             Ok((applied, claimed)) => {
                 for ((_, ack), ok) in commits.drain(..).zip(applied) {
                     let _ = ack.send(Ok(ok));
@@ -192,92 +270,78 @@ async fn write_loop(mut conn: PoolConnection<Sqlite>, mut rx: mpsc::UnboundedRec
     }
 }
 
+const UPDATE_RUN: &str = "UPDATE runs SET status = ?1, cursor = ?2, wake_at = ?3, \
+       error = COALESCE(?4, error), failed_at = COALESCE(?5, failed_at), updated_at = ?6, \
+       finished_at = CASE WHEN ?7 THEN ?6 ELSE NULL END, \
+       lease_owner = CASE WHEN ?1 = 'running' THEN lease_owner ELSE NULL END, \
+       lease_expires = CASE WHEN ?1 = 'running' THEN lease_expires ELSE NULL END \
+     WHERE id = ?8 AND status = 'running' AND lease_owner = ?9 AND cursor = ?10";
+
+const UPSERT_STEP: &str =
+    "INSERT INTO steps (run_id, idx, step_id, status, attempts, outputs, error, \
+       started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+     ON CONFLICT (run_id, idx) DO UPDATE SET step_id = excluded.step_id, \
+       status = excluded.status, attempts = excluded.attempts, \
+       outputs = excluded.outputs, error = excluded.error, \
+       started_at = excluded.started_at, finished_at = excluded.finished_at";
+
 /// One transaction: the step commits, then the claims (so they see the slots and the
-/// concurrency keys the commits freed).
-async fn write_batch(
-    conn: &mut SqliteConnection,
+/// concurrency keys the commits freed). Dropping the transaction on an error rolls it back.
+fn write_batch(
+    conn: &mut Connection,
     commits: &[(StepCommit, Ack)],
     claims: &[(ClaimRequest, ClaimAck)],
-) -> Result<(Vec<bool>, Vec<Vec<SqliteRow>>), sqlx::Error> {
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let written = async {
-        let applied = write_all(conn, commits).await?;
-        let mut claimed = Vec::with_capacity(claims.len());
-        for (c, _) in claims {
-            let rows = claim_query(&c.owner, c.limit, c.now, c.lease_ms, c.only.as_deref())
-                .fetch_all(&mut *conn)
-                .await?;
-            claimed.push(rows);
+) -> rusqlite::Result<(Vec<bool>, Vec<Vec<RawClaim>>)> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut applied = Vec::with_capacity(commits.len());
+    let mut claimed = Vec::with_capacity(claims.len());
+    {
+        let mut update = tx.prepare_cached(UPDATE_RUN)?;
+        let mut upsert = tx.prepare_cached(UPSERT_STEP)?;
+        for (c, _) in commits {
+            let u = &c.run;
+            let moved = update.execute(params![
+                u.status.as_str(),
+                u.cursor,
+                u.wake_at,
+                u.error,
+                u.failed_at,
+                u.now,
+                u.status.is_terminal(),
+                c.run_id,
+                &*c.owner,
+                c.expected_cursor,
+            ])? == 1;
+            if moved {
+                if let Some(s) = &c.step {
+                    upsert.execute(params![
+                        c.run_id,
+                        s.idx,
+                        s.step_id,
+                        s.status.as_str(),
+                        s.attempts,
+                        s.outputs,
+                        s.error,
+                        s.started_at,
+                        s.finished_at,
+                    ])?;
+                }
+            }
+            applied.push(moved);
         }
-        Ok::<_, sqlx::Error>((applied, claimed))
-    }
-    .await;
-    match written {
-        Ok(done) => {
-            sqlx::query("COMMIT").execute(&mut *conn).await?;
-            Ok(done)
-        }
-        Err(e) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            Err(e)
-        }
-    }
-}
-
-async fn write_all(
-    conn: &mut SqliteConnection,
-    batch: &[(StepCommit, Ack)],
-) -> Result<Vec<bool>, sqlx::Error> {
-    let mut applied = Vec::with_capacity(batch.len());
-    for (c, _) in batch {
-        let u = &c.run;
-        let terminal = u.status.is_terminal();
-        let moved = sqlx::query(
-            "UPDATE runs SET status = ?1, cursor = ?2, wake_at = ?3, \
-               error = COALESCE(?4, error), failed_at = COALESCE(?5, failed_at), updated_at = ?6, \
-               finished_at = CASE WHEN ?7 THEN ?6 ELSE NULL END, \
-               lease_owner = CASE WHEN ?1 = 'running' THEN lease_owner ELSE NULL END, \
-               lease_expires = CASE WHEN ?1 = 'running' THEN lease_expires ELSE NULL END \
-             WHERE id = ?8 AND status = 'running' AND lease_owner = ?9 AND cursor = ?10",
-        )
-        .bind(u.status.as_str())
-        .bind(u.cursor)
-        .bind(u.wake_at)
-        .bind(&u.error)
-        .bind(u.failed_at)
-        .bind(u.now)
-        .bind(terminal)
-        .bind(&c.run_id)
-        .bind(&*c.owner)
-        .bind(c.expected_cursor)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-            == 1;
-        if moved {
-            if let Some(s) = &c.step {
-                sqlx::query(
-                    "INSERT INTO steps (run_id, idx, step_id, status, attempts, outputs, error, \
-                       started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                     ON CONFLICT (run_id, idx) DO UPDATE SET step_id = excluded.step_id, \
-                       status = excluded.status, attempts = excluded.attempts, \
-                       outputs = excluded.outputs, error = excluded.error, \
-                       started_at = excluded.started_at, finished_at = excluded.finished_at",
-                )
-                .bind(&c.run_id)
-                .bind(s.idx)
-                .bind(&s.step_id)
-                .bind(s.status.as_str())
-                .bind(s.attempts)
-                .bind(&s.outputs)
-                .bind(&s.error)
-                .bind(s.started_at)
-                .bind(s.finished_at)
-                .execute(&mut *conn)
-                .await?;
+        if !claims.is_empty() {
+            let mut claim = tx.prepare_cached(claim_sql())?;
+            for (c, _) in claims {
+                let rows = claim
+                    .query_map(
+                        params![&*c.owner, c.now + c.lease_ms, c.now, c.limit as i64, c.only],
+                        RawClaim::read,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                claimed.push(rows);
             }
         }
-        applied.push(moved);
     }
-    Ok(applied)
+    tx.commit()?;
+    Ok((applied, claimed))
 }
