@@ -90,23 +90,6 @@ pub struct Claimed {
     pub started_at: i64,
 }
 
-impl From<RunRow> for Claimed {
-    fn from(r: RunRow) -> Claimed {
-        Claimed {
-            started_at: r.started_at.unwrap_or(r.updated_at),
-            id: r.id,
-            playbook_hash: r.playbook_hash,
-            cursor: r.cursor,
-            attempt: r.attempt,
-            person: r.person,
-            event: r.event,
-            vars: r.vars,
-            error: r.error,
-            created_at: r.created_at,
-        }
-    }
-}
-
 /// One recorded step of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRow {

@@ -3,11 +3,9 @@
 use std::sync::LazyLock;
 
 use serde_json::Value;
-use sqlx::query::Query;
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::rows::{Claimed, RunFilter, RunRow, StepRow, RUN_COLUMNS};
+use super::rows::{RunFilter, RunRow, StepRow, RUN_COLUMNS};
 use super::{json_text, Store, StoreError};
 use crate::engine::status::RunStatus;
 
@@ -108,46 +106,7 @@ pub(super) fn claim_sql() -> &'static str {
     &CLAIM_SQL
 }
 
-/// The claim statement with its arguments, for the pool.
-pub(super) fn claim_query<'q>(
-    owner: &'q str,
-    limit: usize,
-    now: i64,
-    lease_ms: i64,
-    only: Option<&'q str>,
-) -> Query<'q, Sqlite, SqliteArguments<'q>> {
-    sqlx::query(&CLAIM_SQL)
-        .bind(owner)
-        .bind(now + lease_ms)
-        .bind(now)
-        .bind(limit as i64)
-        .bind(only)
-}
-
-pub(super) fn decode_claimed(rows: &[SqliteRow]) -> Result<Vec<Claimed>, StoreError> {
-    rows.iter()
-        .map(|row| RunRow::decode(row).map(Claimed::from))
-        .collect()
-}
-
 impl Store {
-    /// Claims up to `limit` runs that are ready now: queued or woken runs whose turn has come
-    /// (no older active run with the same concurrency key), and running runs whose lease expired
-    /// because their worker died. The claim and the lease are one statement (`CLAIM_SQL`).
-    pub async fn claim(
-        &self,
-        owner: &str,
-        limit: usize,
-        now: i64,
-        lease_ms: i64,
-        only: Option<&str>,
-    ) -> Result<Vec<Claimed>, StoreError> {
-        let rows = claim_query(owner, limit, now, lease_ms, only)
-            .fetch_all(&self.pool)
-            .await?;
-        decode_claimed(&rows)
-    }
-
     /// Extends the leases of every run this worker holds.
     pub async fn heartbeat(&self, owner: &str, until: i64) -> Result<u64, StoreError> {
         let done = sqlx::query(
