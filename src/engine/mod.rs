@@ -170,7 +170,7 @@ impl Engine {
                 (event, vec![d])
             })
             .collect();
-        let results = self.store.submit(&entries, now).await?;
+        let results = self.store.submit(entries, now).await?;
         self.wake();
         Ok(results
             .into_iter()
@@ -194,22 +194,33 @@ impl Engine {
             })?
             .to_string();
         let now = now_ms();
-        let scripting = &self.scripting;
+        let scripting = self.scripting.clone();
+        let playbooks = playbooks.to_vec();
+        let source_name = source.to_string();
         let outcome = self
             .store
-            .observe(source, &subject, &person, now, |previous| {
-                match diff(previous, &person) {
+            .observe(
+                source.to_string(),
+                subject.clone(),
+                person,
+                now,
+                move |previous, person| match diff(previous, person) {
                     Diff::Unchanged => Observed::Unchanged,
                     Diff::Baseline => Observed::Baseline,
                     Diff::Event(change) => {
                         let event = dispatch::change_event(
-                            source, &subject, previous, &person, &change, now,
+                            &source_name,
+                            &subject,
+                            previous,
+                            person,
+                            &change,
+                            now,
                         );
-                        let dispatches = dispatch::plan_all(scripting, playbooks, &event, &person);
+                        let dispatches = dispatch::plan_all(&scripting, &playbooks, &event, person);
                         Observed::Event(event, dispatches)
                     }
-                }
-            })
+                },
+            )
             .await?;
         self.wake();
         Ok(outcome)

@@ -1,7 +1,8 @@
 //! Events, their dispatches to playbooks, and the `subjects` that observations are diffed against.
 
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::Row;
 
 use super::runs::{insert_run, NewRun};
 use super::{json_text, parse_json, Store, StoreError};
@@ -57,26 +58,27 @@ pub enum ObservationOutcome {
     },
 }
 
-async fn record(
-    tx: &mut Transaction<'_, Sqlite>,
+/// Records one event and its dispatches; `None` when its idempotency key was seen before.
+fn record(
+    tx: &rusqlite::Transaction<'_>,
     event: &NewEvent,
     dispatches: &[Dispatch],
     now: i64,
-) -> Result<Option<Vec<String>>, StoreError> {
-    let inserted = sqlx::query(
-        "INSERT INTO events (id, idempotency_key, type, source, subject_id, body, received_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
-    )
-    .bind(&event.id)
-    .bind(&event.idempotency_key)
-    .bind(&event.kind)
-    .bind(&event.source)
-    .bind(&event.subject_id)
-    .bind(json_text(&event.body))
-    .bind(event.received_at)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
+) -> rusqlite::Result<Option<Vec<String>>> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO events (id, idempotency_key, type, source, subject_id, body, received_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+        )?
+        .execute(params![
+            event.id,
+            event.idempotency_key,
+            event.kind,
+            event.source,
+            event.subject_id,
+            json_text(&event.body),
+            event.received_at,
+        ])?;
     if inserted == 0 {
         return Ok(None);
     }
@@ -84,21 +86,16 @@ async fn record(
     for d in dispatches {
         let (playbook, outcome, run_id) = match d {
             Dispatch::Run(run) => {
-                insert_run(tx, run, now).await?;
+                insert_run(tx, run, now)?;
                 runs.push(run.id.clone());
                 (run.playbook.as_str(), "run", Some(run.id.as_str()))
             }
             Dispatch::Filtered { playbook } => (playbook.as_str(), "filtered", None),
         };
-        sqlx::query(
+        tx.prepare_cached(
             "INSERT INTO dispatches (event_id, playbook, outcome, run_id) VALUES (?, ?, ?, ?)",
-        )
-        .bind(&event.id)
-        .bind(playbook)
-        .bind(outcome)
-        .bind(run_id)
-        .execute(&mut **tx)
-        .await?;
+        )?
+        .execute(params![event.id, playbook, outcome, run_id])?;
     }
     Ok(Some(runs))
 }
@@ -108,72 +105,70 @@ impl Store {
     /// ids of the runs it started, or `None` when it was a duplicate.
     pub async fn submit(
         &self,
-        entries: &[(NewEvent, Vec<Dispatch>)],
+        entries: Vec<(NewEvent, Vec<Dispatch>)>,
         now: i64,
     ) -> Result<Vec<Option<Vec<String>>>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut out = Vec::with_capacity(entries.len());
-        for (event, dispatches) in entries {
-            out.push(record(&mut tx, event, dispatches, now).await?);
-        }
-        tx.commit().await?;
-        Ok(out)
+        self.with_ingest(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut out = Vec::with_capacity(entries.len());
+            for (event, dispatches) in &entries {
+                out.push(record(&tx, event, dispatches, now)?);
+            }
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
     }
 
     /// Stores what `source` now says about `subject_id` and, in the same transaction, the event
     /// `diff` derives from the previous observation (if any) and the runs it starts.
-    #[allow(clippy::too_many_arguments)]
     pub async fn observe<F>(
         &self,
-        source: &str,
-        subject_id: &str,
-        person: &Value,
+        source: String,
+        subject_id: String,
+        person: Value,
         now: i64,
         diff: F,
     ) -> Result<ObservationOutcome, StoreError>
     where
-        F: FnOnce(Option<&Value>) -> Observed,
+        F: FnOnce(Option<&Value>, &Value) -> Observed + Send + 'static,
     {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let previous =
-            sqlx::query("SELECT person FROM subjects WHERE source = ? AND subject_id = ?")
-                .bind(source)
-                .bind(subject_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let previous = match previous {
-            Some(row) => Some(parse_json("subject", row.try_get("person")?)?),
-            None => None,
-        };
-        let observed = diff(previous.as_ref());
-        if matches!(observed, Observed::Unchanged) {
-            return Ok(ObservationOutcome::Unchanged);
-        }
-        sqlx::query(
-            "INSERT INTO subjects (source, subject_id, person, observed_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (source, subject_id) DO UPDATE SET person = excluded.person, \
-             observed_at = excluded.observed_at",
-        )
-        .bind(source)
-        .bind(subject_id)
-        .bind(json_text(person))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let outcome = match observed {
-            Observed::Event(event, dispatches) => {
-                match record(&mut tx, &event, &dispatches, now).await? {
-                    Some(runs) => ObservationOutcome::Recorded {
-                        event_id: event.id.clone(),
-                        runs,
-                    },
-                    None => ObservationOutcome::Duplicate,
-                }
+        self.with_ingest(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let previous: Option<String> = tx
+                .prepare_cached("SELECT person FROM subjects WHERE source = ? AND subject_id = ?")?
+                .query_row(params![source, subject_id], |row| row.get(0))
+                .optional()?;
+            let previous = match previous {
+                Some(text) => Some(parse_json("subject", &text)?),
+                None => None,
+            };
+            let observed = diff(previous.as_ref(), &person);
+            if matches!(observed, Observed::Unchanged) {
+                return Ok(ObservationOutcome::Unchanged);
             }
-            _ => ObservationOutcome::Baseline,
-        };
-        tx.commit().await?;
-        Ok(outcome)
+            tx.prepare_cached(
+                "INSERT INTO subjects (source, subject_id, person, observed_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (source, subject_id) DO UPDATE SET person = excluded.person, \
+                 observed_at = excluded.observed_at",
+            )?
+            .execute(params![source, subject_id, json_text(&person), now])?;
+            let outcome = match observed {
+                Observed::Event(event, dispatches) => {
+                    match record(&tx, &event, &dispatches, now)? {
+                        Some(runs) => ObservationOutcome::Recorded {
+                            event_id: event.id.clone(),
+                            runs,
+                        },
+                        None => ObservationOutcome::Duplicate,
+                    }
+                }
+                _ => ObservationOutcome::Baseline,
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
     }
 
     /// The last observed state of a subject.

@@ -3,7 +3,7 @@
 use std::sync::LazyLock;
 
 use serde_json::Value;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::Row;
 
 use super::rows::{RunFilter, RunRow, StepRow, RUN_COLUMNS};
 use super::{json_text, Store, StoreError};
@@ -28,38 +28,38 @@ pub struct NewRun {
 /// Statuses a run can still leave by itself or by a person's decision.
 const ACTIVE: &str = "('queued','running','waiting','review','approval')";
 
-pub(super) async fn insert_run(
-    tx: &mut Transaction<'_, Sqlite>,
+pub(super) fn insert_run(
+    tx: &rusqlite::Transaction<'_>,
     run: &NewRun,
     now: i64,
-) -> Result<(), StoreError> {
+) -> rusqlite::Result<()> {
     let (status, finished) = match run.error {
         Some(_) => (RunStatus::Failed, Some(now)),
         None => (RunStatus::Queued, None),
     };
-    sqlx::query(
+    tx.prepare_cached(
         "INSERT INTO runs (id, playbook, playbook_hash, event_id, subject, concurrency_key, status, \
          cursor, attempt, person, event, vars, error, wake_at, created_at, updated_at, finished_at, failed_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, 0, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&run.id)
-    .bind(&run.playbook)
-    .bind(&run.playbook_hash)
-    .bind(&run.event_id)
-    .bind(&run.subject)
-    .bind(&run.concurrency_key)
-    .bind(status.as_str())
-    .bind(json_text(&run.person))
-    .bind(json_text(&run.event))
-    .bind(json_text(&run.vars))
-    .bind(&run.error)
-    .bind(now)
-    .bind(now)
-    .bind(now)
-    .bind(finished)
-    .bind(run.error.as_ref().map(|_| 0i64))
-    .execute(&mut **tx)
-    .await?;
+    )?
+    .execute(rusqlite::params![
+        run.id,
+        run.playbook,
+        run.playbook_hash,
+        run.event_id,
+        run.subject,
+        run.concurrency_key,
+        status.as_str(),
+        json_text(&run.person),
+        json_text(&run.event),
+        json_text(&run.vars),
+        run.error,
+        now,
+        now,
+        now,
+        finished,
+        run.error.as_ref().map(|_| 0i64),
+    ])?;
     Ok(())
 }
 

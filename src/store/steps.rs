@@ -23,7 +23,7 @@ use rusqlite::{params, Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::runs::claim_sql;
-use super::{parse_json, Claimed, Store, StoreError};
+use super::{open_sync_connection, parse_json, Claimed, Store, StoreError};
 use crate::engine::status::{RunStatus, StepStatus};
 
 /// The most commits one transaction takes, to bound the time a batch holds the write lock.
@@ -101,7 +101,8 @@ fn stopped() -> StoreError {
 impl StepWriter {
     /// Starts the writer on a thread and a connection of its own.
     pub async fn start(store: &Store) -> Result<StepWriter, StoreError> {
-        let conn = open_connection(&store.path, store.synchronous_full).map_err(writer_error)?;
+        let conn =
+            open_sync_connection(&store.path, store.synchronous_full).map_err(writer_error)?;
         let (tx, rx) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("roster-writer".into())
@@ -167,22 +168,6 @@ fn writer_error(e: rusqlite::Error) -> StoreError {
         what: "step writer connection".into(),
         detail: e.to_string(),
     }
-}
-
-/// The writer's connection: the same file and durability as the pool's (`synchronous` is a
-/// per-connection setting, so it is set here again).
-fn open_connection(path: &str, synchronous_full: bool) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(
-        None,
-        "synchronous",
-        if synchronous_full { "FULL" } else { "NORMAL" },
-    )?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.set_prepared_statement_cache_capacity(64);
-    Ok(conn)
 }
 
 /// A claimed run's row as read by the writer; decoded on the caller's side.
