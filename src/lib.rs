@@ -9,10 +9,13 @@
 pub mod actions;
 pub mod cli;
 pub mod clock;
+pub mod config;
+pub mod connectors;
 pub mod engine;
 pub mod logging;
 pub mod observation;
 pub mod person;
 pub mod playbook;
 pub mod script;
+pub mod secret;
 pub mod store;

@@ -7,6 +7,7 @@
 //! returning `Outcome::Park` instead of sleeping.
 
 mod approval;
+pub mod connector;
 mod fail;
 mod http_request;
 mod script;
@@ -30,11 +31,12 @@ pub enum Action {
     Approval(approval::Approval),
     Fail(fail::Fail),
     HttpRequest(Box<http_request::HttpRequest>),
+    Connector(connector::Connector),
 }
 
 impl Action {
-    /// The names `uses:` accepts.
-    pub const NAMES: &'static [&'static str] = &[
+    /// The control actions and `http.request`; `names()` adds the connector actions.
+    const BUILTIN: &'static [&'static str] = &[
         "validate",
         "script",
         "wait",
@@ -42,6 +44,26 @@ impl Action {
         "fail",
         "http.request",
     ];
+
+    /// The names `uses:` accepts.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        Self::BUILTIN
+            .iter()
+            .copied()
+            .chain(connector::specs().map(|(n, _)| *n))
+    }
+
+    /// The action names for a message: the built-in ones, then each connector as `kind.*`.
+    pub fn summary() -> String {
+        let mut parts: Vec<String> = Self::BUILTIN.iter().map(|s| s.to_string()).collect();
+        for (name, _) in connector::specs() {
+            let kind = format!("{}.*", name.split('.').next().unwrap_or(name));
+            if !parts.contains(&kind) {
+                parts.push(kind);
+            }
+        }
+        parts.join(", ")
+    }
 
     /// Types `with:` for the action `name` (one of `NAMES`); problems go to the diagnostics.
     pub fn compile(name: &str, args: &mut Args<'_, '_>) -> Option<Action> {
@@ -54,7 +76,10 @@ impl Action {
             "http.request" => {
                 Action::HttpRequest(Box::new(http_request::HttpRequest::compile(args)?))
             }
-            _ => return None,
+            other => Action::Connector(connector::Connector::compile(
+                connector::spec(other)?,
+                args,
+            )?),
         })
     }
 
@@ -66,6 +91,7 @@ impl Action {
             Action::Approval(_) => "approval",
             Action::Fail(_) => "fail",
             Action::HttpRequest(_) => "http.request",
+            Action::Connector(c) => c.name,
         }
     }
 
@@ -80,6 +106,7 @@ impl Action {
             Action::Approval(a) => Ready::Done(a.execute(cx)?),
             Action::Fail(a) => Ready::Done(a.execute(cx)?),
             Action::HttpRequest(a) => Ready::Http(a.prepare(cx)?),
+            Action::Connector(a) => Ready::Connector(a.prepare(cx)?),
         })
     }
 }
@@ -89,14 +116,23 @@ impl Action {
 pub enum Ready {
     Done(Outcome),
     Http(http_request::Call),
+    Connector(connector::Call),
+}
+
+/// What an external call needs from the engine.
+#[derive(Clone, Copy)]
+pub struct ActionEnv<'a> {
+    pub http: &'a reqwest::Client,
+    pub connections: &'a crate::connectors::Connections,
 }
 
 impl Ready {
     /// Makes the external call, if any.
-    pub async fn finish(self, http: &reqwest::Client) -> Result<Outcome, ActionError> {
+    pub async fn finish(self, env: ActionEnv<'_>) -> Result<Outcome, ActionError> {
         match self {
             Ready::Done(outcome) => Ok(outcome),
-            Ready::Http(call) => call.send(http).await,
+            Ready::Http(call) => call.send(env.http).await,
+            Ready::Connector(call) => call.execute(env.connections).await,
         }
     }
 }

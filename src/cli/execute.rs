@@ -7,18 +7,63 @@ use anyhow::{bail, Context};
 use tokio::sync::watch;
 
 use super::{render, Global, RunArgs, WorkerArgs};
+use crate::config::{self, Config};
+use crate::connectors::Connections;
 use crate::engine::status::RunStatus;
 use crate::engine::{Engine, Worker, WorkerOptions};
 use crate::person::Person;
 use crate::playbook::{self, Playbook};
 use crate::script::Scripting;
+use crate::secret::SecretBox;
 use crate::store::{Store, StoreOptions};
 
+/// The config named by `--config`, or `roster.yaml` if there is one.
+pub(super) fn load_config(g: &Global) -> anyhow::Result<Config> {
+    let (path, required) = match &g.config {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from(config::DEFAULT_PATH), false),
+    };
+    Ok(Config::load(&path, required)?)
+}
+
+/// The database URL: `--database`/`DATABASE_URL`, else the config's, else `sqlite://roster.db`.
+pub(super) fn database_url(g: &Global, config: &Config) -> String {
+    g.database
+        .clone()
+        .or_else(|| config.database.clone())
+        .unwrap_or_else(|| "sqlite://roster.db".into())
+}
+
 pub(super) async fn open_engine(g: &Global) -> anyhow::Result<Arc<Engine>> {
-    let store = Store::open(&g.database, &StoreOptions::default())
+    let config = load_config(g)?;
+    let url = database_url(g, &config);
+    let store = Store::open(&url, &StoreOptions::default())
         .await
-        .with_context(|| format!("opening the database {}", g.database))?;
-    Ok(Arc::new(Engine::new(store)))
+        .with_context(|| format!("opening the database {url}"))?;
+    let engine = Engine::new(store);
+    let connections = Connections::from_config(&config, engine.http())?;
+    let secrets = match &config.secrets_key {
+        Some(key) => {
+            let key = key
+                .resolve(&config.base_dir)
+                .map_err(|e| anyhow::anyhow!("secrets_key: {e}"))?;
+            SecretBox::from_base64(&key).map_err(|e| anyhow::anyhow!("secrets_key: {e}"))?
+        }
+        None => SecretBox::from_key_file(&key_file_beside(&url)).map_err(|e| anyhow::anyhow!(e))?,
+    };
+    Ok(Arc::new(
+        engine.with_connections(connections).with_secrets(secrets),
+    ))
+}
+
+/// `roster.key` in the database's directory: the default secrets key, kept with the data.
+fn key_file_beside(url: &str) -> PathBuf {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or("roster.db");
+    let path = Path::new(path.split('?').next().unwrap_or(path));
+    path.parent().unwrap_or(Path::new(".")).join("roster.key")
 }
 
 pub(super) fn check(g: &Global, paths: &[PathBuf]) -> anyhow::Result<i32> {
@@ -133,7 +178,7 @@ pub(super) async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<i32> 
     eprintln!(
         "roster worker {} on {} (concurrency {})",
         worker.owner(),
-        g.database,
+        database_url(g, &load_config(g)?),
         args.concurrency
     );
     let handle = tokio::spawn(worker.run(stopped));

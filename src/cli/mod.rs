@@ -23,14 +23,13 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The database: sqlite://PATH (created if missing).
-    #[arg(
-        long,
-        global = true,
-        env = "DATABASE_URL",
-        default_value = "sqlite://roster.db"
-    )]
-    pub database: String,
+    /// The database: sqlite://PATH (created if missing) [default: the config's `database`,
+    /// else sqlite://roster.db]
+    #[arg(long, global = true, env = "DATABASE_URL")]
+    pub database: Option<String>,
+    /// The config file with the connections (optional unless given).
+    #[arg(long, global = true, env = "ROSTER_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Print JSON instead of tables (for scripts).
     #[arg(long, global = true)]
     pub json: bool,

@@ -9,7 +9,11 @@ use crate::store::{RunRow, StepRow, Store};
 /// Prints one run with its steps; exit code 1 when it failed or was rejected.
 pub(super) async fn show_run(store: &Store, run_id: &str, as_json: bool) -> anyhow::Result<i32> {
     let run = store.run(run_id).await?;
-    let steps = store.steps_of(run_id).await?;
+    let mut steps = store.steps_of(run_id).await?;
+    // Secret outputs are sealed in the store; what a person or script sees is the mask.
+    for s in &mut steps {
+        s.outputs = crate::secret::mask(&s.outputs);
+    }
     if as_json {
         println!(
             "{}",

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use super::status::{RunStatus, StepStatus};
 use super::worker::Shared;
 use super::EngineError;
-use crate::actions::{ActionError, Outcome, Park, Previous, Ready, StepContext};
+use crate::actions::{ActionEnv, ActionError, Outcome, Park, Previous, Ready, StepContext};
 use crate::clock::{now_ms, rfc3339};
 use crate::playbook::{Playbook, Step};
 use crate::script::Context;
@@ -321,7 +321,11 @@ impl<'s> Execution<'s> {
             Ok(None) => return StepEnd::Skipped,
             Err(e) => return StepEnd::Failed(e),
         };
-        let call = ready.finish(&self.shared.engine.http);
+        let engine = &self.shared.engine;
+        let call = ready.finish(ActionEnv {
+            http: &engine.http,
+            connections: &engine.connections,
+        });
         let result = match step.timeout {
             Some(limit) => match tokio::time::timeout(limit, call).await {
                 Ok(r) => r,
@@ -333,7 +337,11 @@ impl<'s> Execution<'s> {
             None => call.await,
         };
         match result {
-            Ok(Outcome::Done(outputs)) => StepEnd::Done(outputs),
+            Ok(Outcome::Done(mut outputs)) => {
+                // Secret outputs (a generated password) are stored sealed, never in clear text.
+                engine.secrets.seal_outputs(&mut outputs);
+                StepEnd::Done(outputs)
+            }
             Ok(Outcome::Park(p)) => StepEnd::Parked(p),
             Err(ActionError::Permanent(m)) => StepEnd::Failed(m),
             Err(ActionError::Transient {

@@ -22,9 +22,11 @@ use tokio::sync::{broadcast, Notify};
 pub use worker::{Worker, WorkerOptions};
 
 use crate::clock::now_ms;
+use crate::connectors::Connections;
 use crate::observation::{diff, Diff};
 use crate::playbook::{self, Playbook};
 use crate::script::Scripting;
+use crate::secret::SecretBox;
 use crate::store::{
     Dispatch, NewEvent, ObservationOutcome, Observed, PlaybookVersion, Store, StoreError,
 };
@@ -54,6 +56,9 @@ pub struct RunChange {
 /// The engine shared by workers, the CLI and (later) the API.
 pub struct Engine {
     store: Store,
+    connections: Arc<Connections>,
+    /// Seals secret step outputs before they are stored.
+    secrets: SecretBox,
     scripting: Arc<Scripting>,
     http: reqwest::Client,
     versions: Mutex<HashMap<String, Arc<Playbook>>>,
@@ -74,12 +79,32 @@ impl Engine {
         let (changes, _) = broadcast::channel(4096);
         Engine {
             store,
+            connections: Arc::new(Connections::default()),
+            secrets: SecretBox::ephemeral(),
             scripting: Arc::new(Scripting::new()),
             http,
             versions: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
             changes,
         }
+    }
+
+    /// The connections connector actions use (from `roster.yaml`).
+    pub fn with_connections(mut self, connections: Connections) -> Engine {
+        self.connections = Arc::new(connections);
+        self
+    }
+
+    /// The key that seals secret outputs (without one, a key that lives only as long as this
+    /// process: secrets stay sealed at rest but a resumed run cannot open them).
+    pub fn with_secrets(mut self, secrets: SecretBox) -> Engine {
+        self.secrets = secrets;
+        self
+    }
+
+    /// The HTTP client shared by `http.request` and the connectors.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     pub fn store(&self) -> &Store {

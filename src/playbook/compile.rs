@@ -308,15 +308,15 @@ fn compile_step(cx: &mut Cx<'_>, s: &RawStep, path: &str) -> Option<Step> {
             return None;
         }
     };
-    let Some(name) = Action::NAMES.iter().find(|n| **n == s.uses) else {
-        let hint = did_you_mean(&s.uses, Action::NAMES.iter().copied());
+    let Some(name) = Action::names().find(|n| *n == s.uses) else {
+        let hint = did_you_mean(&s.uses, Action::names());
         cx.error_at(
             &format!("{path}.uses"),
             format!(
                 "step '{}': unknown action '{}'{hint}; available: {}",
                 s.id,
                 s.uses,
-                Action::NAMES.join(", ")
+                Action::summary()
             ),
         );
         return None;

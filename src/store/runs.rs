@@ -243,6 +243,19 @@ impl Store {
             id,
             "only an unfinished run can be cancelled",
         )
+        .await?;
+        self.erase_secrets(id).await
+    }
+
+    /// Erases a finished run's secret outputs (see `steps::erase_secrets`).
+    pub(super) async fn erase_secrets(&self, run_id: &str) -> Result<(), StoreError> {
+        let run_id = run_id.to_string();
+        self.with_ingest(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            super::steps::erase_secrets(&tx, &run_id)?;
+            tx.commit()?;
+            Ok(())
+        })
         .await
     }
 
@@ -338,7 +351,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        self.erase_secrets(id).await
     }
 
     async fn expect_changed(&self, changed: u64, id: &str, wanted: &str) -> Result<(), StoreError> {

@@ -273,6 +273,25 @@ const UPSERT_STEP: &str =
        outputs = excluded.outputs, error = excluded.error, \
        started_at = excluded.started_at, finished_at = excluded.finished_at";
 
+/// Steps of a run whose outputs hold a live secret (a cheap pre-filter; `erase_text` decides).
+pub(super) const SECRET_STEPS: &str =
+    "SELECT idx, outputs FROM steps WHERE run_id = ? AND instr(outputs, '\"$secret\":\"v1:') > 0";
+
+/// Erases the run's secret outputs: a run that ended keeps no usable secret.
+pub(super) fn erase_secrets(tx: &rusqlite::Transaction<'_>, run_id: &str) -> rusqlite::Result<()> {
+    let found: Vec<(i64, String)> = tx
+        .prepare_cached(SECRET_STEPS)?
+        .query_map(params![run_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (idx, outputs) in found {
+        if let Some(erased) = crate::secret::erase_text(&outputs) {
+            tx.prepare_cached("UPDATE steps SET outputs = ? WHERE run_id = ? AND idx = ?")?
+                .execute(params![erased, run_id, idx])?;
+        }
+    }
+    Ok(())
+}
+
 /// One transaction: the step commits, then the claims (so they see the slots and the
 /// concurrency keys the commits freed). Dropping the transaction on an error rolls it back.
 fn write_batch(
@@ -314,6 +333,9 @@ fn write_batch(
                         s.finished_at,
                     ])?;
                 }
+            }
+            if moved && u.status.is_terminal() {
+                erase_secrets(&tx, &c.run_id)?;
             }
             applied.push(moved);
         }

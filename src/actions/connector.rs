@@ -1,0 +1,96 @@
+//! Connector actions (`entra.*`): arguments compiled as templates at load time, rendered into an
+//! `ArgMap` when the step runs, and executed by the connection named in `connection:` (default:
+//! the connector's own name, e.g. `entra`).
+
+use serde_json::Map;
+
+use super::{ActionError, Outcome, StepContext};
+use crate::connectors::args::ArgMap;
+use crate::connectors::{entra, Connections};
+use crate::playbook::args::Args;
+use crate::script::ValueTemplate;
+
+/// A connector action's name and its arguments (name, required).
+pub type Spec = (&'static str, &'static [(&'static str, bool)]);
+
+/// Every connector action.
+pub fn specs() -> impl Iterator<Item = &'static Spec> {
+    entra::ACTIONS.iter()
+}
+
+pub fn spec(name: &str) -> Option<&'static Spec> {
+    specs().find(|(n, _)| *n == name)
+}
+
+/// A compiled connector step.
+#[derive(Debug)]
+pub struct Connector {
+    pub name: &'static str,
+    connection: String,
+    args: Vec<(&'static str, ValueTemplate)>,
+}
+
+impl Connector {
+    pub fn compile(spec: &'static Spec, args: &mut Args<'_, '_>) -> Option<Connector> {
+        let (name, params) = *spec;
+        let kind = name.split('.').next().unwrap_or(name);
+        let connection = args
+            .literal("connection", false)
+            .unwrap_or_else(|| kind.to_string());
+        let mut compiled = Vec::new();
+        let mut ok = true;
+        for (param, required) in params.iter().copied() {
+            match args.template(param, required) {
+                Some(t) => compiled.push((param, t)),
+                None if required => ok = false,
+                None => {}
+            }
+        }
+        ok.then_some(Connector {
+            name,
+            connection,
+            args: compiled,
+        })
+    }
+
+    /// Renders the arguments from the run's variables.
+    pub fn prepare(&self, cx: &StepContext<'_>) -> Result<Call, ActionError> {
+        let mut rendered = Map::new();
+        for (name, t) in &self.args {
+            rendered.insert((*name).to_string(), cx.scripting.render(t, &cx.vars)?);
+        }
+        Ok(Call {
+            name: self.name,
+            connection: self.connection.clone(),
+            args: ArgMap(rendered),
+        })
+    }
+}
+
+/// A rendered connector call.
+#[derive(Debug)]
+pub struct Call {
+    name: &'static str,
+    connection: String,
+    args: ArgMap,
+}
+
+impl Call {
+    pub async fn execute(self, connections: &Connections) -> Result<Outcome, ActionError> {
+        let out = match self.name.split('.').next() {
+            Some("entra") => {
+                connections
+                    .entra(&self.connection)?
+                    .execute(self.name, &self.args)
+                    .await?
+            }
+            _ => {
+                return Err(ActionError::permanent(format!(
+                    "no connector executes '{}'",
+                    self.name
+                )))
+            }
+        };
+        Ok(Outcome::Done(out))
+    }
+}
