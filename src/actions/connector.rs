@@ -13,6 +13,9 @@ use crate::script::ValueTemplate;
 /// A connector action's name and its arguments (name, required).
 pub type Spec = (&'static str, &'static [(&'static str, bool)]);
 
+/// The connector actions whose arguments may carry secret outputs in clear text.
+pub const REVEALS_SECRETS: &[&str] = &["email.send"];
+
 /// Every connector action.
 pub fn specs() -> impl Iterator<Item = &'static Spec> {
     entra::ACTIONS.iter()

@@ -95,6 +95,12 @@ impl Action {
         }
     }
 
+    /// Whether the step's arguments may use secret outputs in clear text (`email.send` hands a
+    /// manager a first-sign-in password); every other action sees them sealed.
+    pub fn reveals_secrets(&self) -> bool {
+        matches!(self, Action::Connector(c) if connector::REVEALS_SECRETS.contains(&c.name))
+    }
+
     /// Evaluates the step's arguments against the run's variables and does all the work that
     /// needs them. Control actions finish here; I/O actions return what to send, so that no
     /// scripting context (which is not `Sync`) is held across an `.await`.

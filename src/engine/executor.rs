@@ -282,11 +282,20 @@ impl<'s> Execution<'s> {
             }
             None => &[],
         };
+        // Only actions that deliver a secret to its recipient (email.send) see it opened;
+        // every other step sees the sealed value.
+        let revealed;
+        let steps = if step.action.reveals_secrets() {
+            revealed = self.shared.engine.secrets.reveal(&self.steps);
+            &revealed
+        } else {
+            &self.steps
+        };
         let vars = Context::new(
             &self.claimed.person,
             &self.claimed.event,
             &self.claimed.vars,
-            &self.steps,
+            steps,
             &self.run_info,
         )
         .with_extra(extra);
