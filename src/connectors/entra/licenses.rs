@@ -1,6 +1,7 @@
 //! Licenses by SKU part number (`SPE_E3`), resolved through `subscribedSkus` (CONTRACT §4).
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -11,17 +12,26 @@ use super::Client;
 use crate::actions::ActionError;
 use crate::connectors::args::ArgMap;
 
-/// The SKU's id and its free units, from `subscribedSkus`.
-async fn sku(c: &Client, sku: &str) -> Result<(String, i64), ActionError> {
+/// SKU part numbers resolved to ids; ids never change, so hits are kept for the process.
+#[derive(Debug, Default)]
+pub struct SkuCache {
+    ids: Mutex<HashMap<String, String>>,
+}
+
+/// The SKU's id, by part number (`SPE_E3`) or id, from `subscribedSkus`.
+async fn sku_id(c: &Client, sku: &str) -> Result<String, ActionError> {
+    if let Some(id) = c.skus.ids.lock().ok().and_then(|m| m.get(sku).cloned()) {
+        return Ok(id);
+    }
     let skus = c
-        .get_all("/subscribedSkus", &[])
+        .get_all("/subscribedSkus", &[("$select", "skuId,skuPartNumber")])
         .await
         .map_err(GraphError::into_action)?;
     let found = skus.iter().find(|s| {
         s.get("skuPartNumber").and_then(Value::as_str) == Some(sku)
             || s.get("skuId").and_then(Value::as_str) == Some(sku)
     });
-    let Some(s) = found else {
+    let Some(id) = found.and_then(|s| s.get("skuId")).and_then(Value::as_str) else {
         let known: Vec<&str> = skus
             .iter()
             .filter_map(|s| s.get("skuPartNumber").and_then(Value::as_str))
@@ -31,22 +41,16 @@ async fn sku(c: &Client, sku: &str) -> Result<(String, i64), ActionError> {
             known.join(", ")
         )));
     };
-    let enabled = s
-        .pointer("/prepaidUnits/enabled")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    let consumed = s.get("consumedUnits").and_then(Value::as_i64).unwrap_or(0);
-    let id = s.get("skuId").and_then(Value::as_str).unwrap_or_default();
-    Ok((id.to_string(), enabled - consumed))
+    if let Ok(mut m) = c.skus.ids.lock() {
+        m.insert(sku.to_string(), id.to_string());
+    }
+    Ok(id.to_string())
 }
 
-/// The user's assigned SKU ids and usage location.
-async fn user_licenses(
-    c: &Client,
-    path: &str,
-) -> Result<(Vec<String>, Option<String>), ActionError> {
+/// The user's assigned SKU ids.
+async fn user_licenses(c: &Client, path: &str) -> Result<Vec<String>, ActionError> {
     let u = c
-        .get(path, &[("$select", "id,assignedLicenses,usageLocation")])
+        .get(path, &[("$select", "id,assignedLicenses")])
         .await
         .map_err(|e| e.replicating("user"))?;
     let assigned = u
@@ -58,60 +62,34 @@ async fn user_licenses(
                 .collect()
         })
         .unwrap_or_default();
-    let location = u
-        .get("usageLocation")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(String::from);
-    Ok((assigned, location))
+    Ok(assigned)
 }
 
-/// `entra.assign_license`: already assigned is success; a missing usage location and no free
-/// units fail with what to do about them.
+/// `entra.assign_license`: one `assignLicense` call (assigning an assigned SKU is harmless);
+/// a missing usage location and no free units fail with what to do about them.
 pub async fn assign(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
     let name = args.str("sku")?;
     let path = user_path(args)?;
-    let (sku_id, free) = sku(c, name).await?;
-    let (assigned, location) = user_licenses(c, &path).await?;
-    if assigned.contains(&sku_id) {
-        return Ok(json!({ "sku": name, "sku_id": sku_id, "assigned": false, "already": true }));
-    }
-    if location.is_none() {
-        return Err(ActionError::permanent(format!(
-            "cannot assign {name}: the user has no usageLocation; set it first \
-             (entra.create_user usage_location, or entra.update_user set: {{usageLocation: US}})"
-        )));
-    }
-    if free <= 0 {
-        return Err(ActionError::permanent(format!(
-            "cannot assign {name}: no units left in the subscription (buy more or free some)"
-        )));
-    }
+    let sku_id = sku_id(c, name).await?;
     let body = json!({
         "addLicenses": [{ "skuId": sku_id, "disabledPlans": args.str_list("disabled_plans")? }],
         "removeLicenses": [],
     });
     match c
-        .call(
-            Method::POST,
-            &format!("{path}/assignLicense"),
-            &[],
-            Body::Json(&body),
-        )
+        .call(Method::POST, &format!("{path}/assignLicense"), &[], Body::Json(&body))
         .await
     {
-        Ok(_) => Ok(json!({ "sku": name, "sku_id": sku_id, "assigned": true, "already": false })),
-        Err(e) if e.message.contains("invalid usage location") => Err(ActionError::permanent(
-            format!("cannot assign {name}: the user's usageLocation is missing or invalid: {e}"),
-        )),
+        Ok(_) => Ok(json!({ "sku": name, "sku_id": sku_id, "assigned": true })),
+        Err(e) if e.message.contains("invalid usage location") => Err(ActionError::permanent(format!(
+            "cannot assign {name}: the user has no valid usageLocation; set it first \
+             (entra.create_user usage_location, or entra.update_user set: {{usageLocation: US}}): {e}"
+        ))),
         Err(e) if e.message.contains("does not have any available licenses") => Err(
-            ActionError::permanent(format!("cannot assign {name}: no units left: {e}")),
+            ActionError::permanent(format!(
+                "cannot assign {name}: no units left in the subscription (buy more or free some): {e}"
+            )),
         ),
-        Err(e) if e.is_not_found() => Err(ActionError::Transient {
-            message: format!("user not found yet (directory replication): {e}"),
-            retry_after: Some(Duration::from_secs(2)),
-        }),
-        Err(e) => Err(e.into_action()),
+        Err(e) => Err(e.replicating("user")),
     }
 }
 
@@ -119,8 +97,8 @@ pub async fn assign(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
 pub async fn remove(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
     let name = args.str("sku")?;
     let path = user_path(args)?;
-    let (sku_id, _) = sku(c, name).await?;
-    let (assigned, _) = user_licenses(c, &path).await?;
+    let sku_id = sku_id(c, name).await?;
+    let assigned = user_licenses(c, &path).await?;
     if !assigned.contains(&sku_id) {
         return Ok(json!({ "sku": name, "sku_id": sku_id, "removed": false }));
     }

@@ -93,6 +93,7 @@ pub struct Client {
     tokens: TokenCache,
     limiter: Limiter,
     cache: groups::Cache,
+    skus: licenses::SkuCache,
 }
 
 impl Client {
@@ -108,6 +109,7 @@ impl Client {
             tokens: TokenCache::default(),
             limiter: Limiter::new(config.limits.unwrap_or(DEFAULT_LIMITS)),
             cache: groups::Cache::default(),
+            skus: licenses::SkuCache::default(),
         })
     }
 
