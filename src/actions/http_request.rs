@@ -12,6 +12,7 @@ use reqwest::Method;
 use serde_json::{Map, Value};
 
 use super::{ActionError, Outcome, StepContext};
+use crate::connectors::error_chain;
 use crate::playbook::args::Args;
 use crate::script::ValueTemplate;
 
@@ -246,17 +247,6 @@ fn excerpt(body: &Value) -> String {
 /// Query strings often carry keys; error messages and logs show the path only.
 fn redact_query(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -89,3 +89,15 @@ pub fn transient(message: impl Into<String>, retry_after: Option<Duration>) -> A
         retry_after,
     }
 }
+
+/// An error and its sources on one line (reqwest's own message omits the cause).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        cur = inner.source();
+    }
+    s
+}

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::Client;
 use crate::actions::ActionError;
+use crate::connectors::error_chain;
 
 /// A Graph call that did not succeed: Graph's `error.code` and `error.message`.
 #[derive(Debug, Clone)]
@@ -228,17 +229,6 @@ pub fn segment(s: &str) -> String {
         }
     }
     out
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s
 }
 
 #[cfg(test)]
