@@ -4,11 +4,13 @@
 
 mod support;
 mod support_checks;
+mod support_sandbox;
 
 mod actions;
 mod approvals;
 mod concurrency;
 mod durability;
+mod entra;
 mod observations;
 mod playbooks;
 mod retries;

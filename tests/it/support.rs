@@ -122,6 +122,7 @@ impl Workspace {
             .env_remove("DATABASE_URL")
             .env_remove("ROSTER_LOG")
             .env_remove("RUST_LOG")
+            .env_remove("ROSTER_CONFIG")
             .current_dir(self.dir.path())
             .kill_on_drop(true);
         cmd
@@ -327,6 +328,17 @@ impl Db {
             error: r.get("error"),
         })
         .collect()
+    }
+
+    /// A step's stored outputs, as the JSON text in the database.
+    pub async fn raw_outputs(&self, run: &str, step: &str) -> String {
+        sqlx::query("SELECT outputs FROM steps WHERE run_id = ? AND step_id = ?")
+            .bind(run)
+            .bind(step)
+            .fetch_one(&self.pool)
+            .await
+            .expect("step outputs")
+            .get("outputs")
     }
 
     pub async fn step(&self, run: &str, step: &str) -> StepView {
