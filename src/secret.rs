@@ -135,7 +135,7 @@ impl SecretBox {
             fill_random(&mut key);
             write_private(path, &B64.encode(key))
                 .map_err(|e| format!("cannot create the secrets key {}: {e}", path.display()))?;
-            tracing::warn!(path = %path.display(), "created a secrets key for secret step outputs; keep it with the database");
+            tracing::info!(path = %path.display(), "created a secrets key for secret step outputs; keep it with the database");
         }
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read the secrets key {}: {e}", path.display()))?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use tokio::sync::watch;
 
-use super::{render, Global, RunArgs, WorkerArgs};
+use super::{render, sandboxed, Global, RunArgs, WorkerArgs};
 use crate::config::{self, Config};
 use crate::connectors::Connections;
 use crate::engine::status::RunStatus;
@@ -35,7 +35,10 @@ pub(super) fn database_url(g: &Global, config: &Config) -> String {
 }
 
 pub(super) async fn open_engine(g: &Global) -> anyhow::Result<Arc<Engine>> {
-    let config = load_config(g)?;
+    open_engine_with(g, load_config(g)?).await
+}
+
+pub(super) async fn open_engine_with(g: &Global, config: Config) -> anyhow::Result<Arc<Engine>> {
     let url = database_url(g, &config);
     let store = Store::open(&url, &StoreOptions::default())
         .await
@@ -113,7 +116,30 @@ fn find_playbook(name: &str, dir: &Path, scripting: &Scripting) -> anyhow::Resul
 }
 
 pub(super) async fn run(g: &Global, args: RunArgs) -> anyhow::Result<i32> {
-    let engine = open_engine(g).await?;
+    if !args.sandbox {
+        return run_with(g, args, load_config(g)?).await;
+    }
+    let sandbox = sandboxed::start().await?;
+    let before = sandboxed::user_ids(&sandbox);
+    if !g.json {
+        println!(
+            "sandbox: Graph, Google Directory and HR emulators at {}",
+            sandbox.url()
+        );
+    }
+    let config = sandboxed::config(load_config(g)?, &sandbox);
+    let code = run_with(g, args, config).await;
+    if !g.json {
+        for line in sandboxed::summary(&sandbox, &before) {
+            println!("sandbox: {line}");
+        }
+    }
+    sandbox.shutdown().await;
+    code
+}
+
+async fn run_with(g: &Global, args: RunArgs, config: Config) -> anyhow::Result<i32> {
+    let engine = open_engine_with(g, config).await?;
     let pb = find_playbook(&args.playbook, &args.playbooks, engine.scripting())?;
     let file = args.person.display().to_string();
     let text = std::fs::read_to_string(&args.person).with_context(|| format!("reading {file}"))?;

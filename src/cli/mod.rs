@@ -4,6 +4,7 @@ mod execute;
 mod render;
 mod runs;
 mod sandbox;
+mod sandboxed;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -95,6 +96,10 @@ pub struct RunArgs {
     /// An idempotency key: a second run with the same key is not started.
     #[arg(long)]
     pub key: Option<String>,
+    /// Point the entra, google and hr connections at an in-process `roster sandbox` (the
+    /// built-in seed) and show what the run created there.
+    #[arg(long)]
+    pub sandbox: bool,
     /// Keep executing while the run waits for a retry or timer at most this long.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub follow: Duration,

@@ -13,5 +13,6 @@ mod durability;
 mod entra;
 mod observations;
 mod playbooks;
+mod quickstart;
 mod retries;
 mod timers;
