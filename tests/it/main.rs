@@ -11,6 +11,7 @@ mod approvals;
 mod concurrency;
 mod durability;
 mod entra;
+mod entra_contract;
 mod observations;
 mod playbooks;
 mod quickstart;
