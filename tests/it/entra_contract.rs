@@ -317,3 +317,63 @@ async fn the_certificate_assertion_has_the_documented_header_and_claims() {
         "exp is a short time after nbf: {lifetime} s"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_fetches_a_new_token_once_and_the_call_succeeds() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let issued = Arc::new(AtomicUsize::new(0));
+    let counter = issued.clone();
+    let server = TestServer::start(move |h| {
+        if h.path.ends_with("/oauth2/v2.0/token") {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            return Reply::ok().json(json!({"token_type": "Bearer", "expires_in": 3599, "access_token": format!("token-{n}")}));
+        }
+        // The first token was revoked: Graph answers 401 until the client presents a new one.
+        if h.headers.get("authorization").map(String::as_str) == Some("Bearer token-1") {
+            return Reply::status(401).json(json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token has expired or is not yet valid."}}));
+        }
+        Reply::ok().json(json!({"value": [{"id": "u1", "userPrincipalName": "a@contoso.com", "employeeId": "E1"}]}))
+    })
+    .await;
+    let ws = Workspace::new();
+    config(&ws, &server);
+    let find = "name: find\non: [ { manual: {} } ]\nsteps:\n  - id: f\n    uses: entra.find_user\n    with: { employee_id: E1 }\n    retry: { attempts: 1 }\n";
+    let (code, shown) = run(&ws, find).await;
+    assert_eq!(code, 0, "{shown:#}");
+    assert_eq!(outputs(&shown, "f")["id"], "u1");
+    assert_eq!(
+        issued.load(Ordering::SeqCst),
+        2,
+        "one token, then exactly one renewal"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_limiter_bounds_requests_in_flight() {
+    let server = TestServer::start(identity_platform(|_| {
+        Reply::ok()
+            .json(json!({"value": []}))
+            .delay(std::time::Duration::from_millis(30))
+    }))
+    .await;
+    let ws = Workspace::new();
+    config(&ws, &server);
+    let mut yaml = std::fs::read_to_string(ws.path().join("roster.yaml")).unwrap();
+    yaml.push_str("    limits: { requests_per_second: 1000, concurrency: 2 }\n");
+    std::fs::write(ws.path().join("roster.yaml"), yaml).unwrap();
+    let pb = ws.write_playbook(
+        "find",
+        "name: find\non: [ { manual: {} } ]\nsteps:\n  - id: f\n    uses: entra.find_user\n    with: { employee_id: E1 }\n",
+    );
+    let people = (0..20).map(|i| json!({"id": format!("P{i}")})).collect();
+    ws.enqueue(&pb, people).await;
+    ws.work_until_idle(std::time::Duration::from_secs(60)).await;
+    let graph_calls = server.hits_to("/v1.0/").len();
+    assert_eq!(graph_calls, 20);
+    assert_eq!(
+        server.max_in_flight_all(),
+        2,
+        "20 runs at once, 2 requests in flight at most"
+    );
+}
