@@ -367,7 +367,7 @@ pub fn insert(ctx: &Ctx) -> GoogleResult {
 /// Applies a patch body to `user` with Google's merge rules.
 fn merge(ws: &Workspace, user: &mut User, body: Map<String, Value>) -> Result<(), GoogleError> {
     for (k, v) in body {
-        if READ_ONLY.contains(&k.as_str()) || k == "hashFunction" {
+        if READ_ONLY.contains(&k.as_str()) {
             continue;
         }
         match k.as_str() {
