@@ -7,6 +7,7 @@ mod batch;
 mod bulk;
 mod deleted;
 pub mod errors;
+mod filter;
 mod groups;
 mod licenses;
 pub mod model;
