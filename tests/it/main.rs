@@ -17,3 +17,10 @@ mod playbooks;
 mod quickstart;
 mod retries;
 mod timers;
+
+mod sandbox_conformance;
+mod sandbox_faults;
+mod sandbox_google;
+mod sandbox_graph;
+mod sandbox_support;
+mod sandbox_tokens;

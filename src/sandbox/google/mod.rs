@@ -1,8 +1,9 @@
 //! The Google Admin SDK Directory API emulator (CONTRACT §1–§5): bearer token (401), faults,
 //! scope (403 `insufficientPermissions`) and admin (403 `forbidden`) checks, then one `match`
-//! over the operation. Resource modules: `users`, `groups`, `watch`; `query` is the users
+//! over the operation. Resource modules: `users`, `aliases`, `groups`, `watch`; `query` is the users
 //! search syntax, `errors` the error envelope, `model` the customer's state.
 
+mod aliases;
 pub mod errors;
 mod groups;
 pub mod model;
@@ -152,9 +153,9 @@ fn execute(ctx: &Ctx, op: Op) -> GoogleResult {
         Op::GoogleDeleteUser => users::delete(ctx),
         Op::GoogleUndeleteUser => users::undelete(ctx),
         Op::GoogleMakeAdmin => users::make_admin(ctx),
-        Op::GoogleListAliases => users::list_aliases(ctx),
-        Op::GoogleInsertAlias => users::insert_alias(ctx),
-        Op::GoogleDeleteAlias => users::delete_alias(ctx),
+        Op::GoogleListAliases => aliases::list(ctx),
+        Op::GoogleInsertAlias => aliases::insert(ctx),
+        Op::GoogleDeleteAlias => aliases::delete(ctx),
         Op::GoogleWatchUsers => watch::watch(ctx),
         Op::GoogleStopChannel => watch::stop(ctx),
         Op::GoogleListGroups => groups::list(ctx),

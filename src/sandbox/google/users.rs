@@ -1,7 +1,7 @@
 //! `users`: list (customer/domain, query, paging, ordering, projection, showDeleted), get by id,
 //! e-mail or alias, insert, patch/update with Google's merge rules (arrays replaced whole,
 //! `customSchemas` merged per field, `null` clears, read-only fields ignored), delete, undelete,
-//! makeAdmin, and the aliases sub-resource (CONTRACT §2).
+//! and makeAdmin (CONTRACT §2).
 
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
@@ -93,8 +93,6 @@ const READ_ONLY: &[&str] = &[
     "isGuestUser",
 ];
 
-const MAX_ALIASES: usize = 30;
-
 #[derive(Debug, Clone)]
 pub enum Projection {
     Basic,
@@ -155,12 +153,12 @@ pub fn view(u: &User, projection: &Projection) -> Map<String, Value> {
     m
 }
 
-fn user_key(ctx: &Ctx) -> String {
+pub fn user_key(ctx: &Ctx) -> String {
     ctx.call.param("userKey").to_string()
 }
 
 /// Resolves `userKey` to a replicated user; a group's address is "Type not supported".
-fn resolve(ws: &Workspace, key: &str, now: std::time::Instant) -> Result<usize, GoogleError> {
+pub fn resolve(ws: &Workspace, key: &str, now: std::time::Instant) -> Result<usize, GoogleError> {
     if let Some(i) = ws.find_user_index(key) {
         if ws.users[i].visible_at <= now {
             return Ok(i);
@@ -367,7 +365,7 @@ pub fn insert(ctx: &Ctx) -> GoogleResult {
 /// Applies a patch body to `user` with Google's merge rules.
 fn merge(ws: &Workspace, user: &mut User, body: Map<String, Value>) -> Result<(), GoogleError> {
     for (k, v) in body {
-        if READ_ONLY.contains(&k.as_str()) || k == "hashFunction" {
+        if READ_ONLY.contains(&k.as_str()) {
             continue;
         }
         match k.as_str() {
@@ -573,62 +571,5 @@ pub fn make_admin(ctx: &Ctx) -> GoogleResult {
     let deliveries = watch::events(ws, Event::MakeAdmin, summary);
     drop(st);
     watch::deliver(deliveries);
-    Ok(Reply::empty(StatusCode::NO_CONTENT))
-}
-
-fn alias_view(u: &User, alias: &str) -> Value {
-    json!({"kind": "admin#directory#alias", "id": u.id, "etag": model::etag(), "primaryEmail": primary_email(u), "alias": alias})
-}
-
-pub fn list_aliases(ctx: &Ctx) -> GoogleResult {
-    let st = ctx.world.lock();
-    let i = resolve(&st.google, &user_key(ctx), ctx.now)?;
-    let u = &st.google.users[i];
-    let aliases: Vec<Value> = u.aliases.iter().map(|a| alias_view(u, a)).collect();
-    let mut body = json!({"kind": "admin#directory#aliases", "etag": model::etag()});
-    if !aliases.is_empty() {
-        body["aliases"] = Value::Array(aliases);
-    }
-    Ok(Reply::ok(body))
-}
-
-pub fn insert_alias(ctx: &Ctx) -> GoogleResult {
-    let alias = ctx
-        .call
-        .json()
-        .and_then(|b| b.get("alias").and_then(Value::as_str).map(str::to_string))
-        .ok_or_else(|| GoogleError::required("Required parameter: alias"))?;
-    let mut st = ctx.world.lock();
-    let ws = &mut st.google;
-    let i = resolve(ws, &user_key(ctx), ctx.now)?;
-    if !ws.in_domain(&alias) {
-        return Err(GoogleError::domain_not_found());
-    }
-    if ws.email_taken(&alias) {
-        return Err(GoogleError::duplicate());
-    }
-    if ws.users[i].aliases.len() >= MAX_ALIASES {
-        return Err(GoogleError::invalid(format!(
-            "Invalid Input: a user can have at most {MAX_ALIASES} aliases"
-        )));
-    }
-    ws.users[i].aliases.push(alias.clone());
-    ws.users[i].etag = model::etag();
-    Ok(Reply::ok(alias_view(&ws.users[i], &alias)))
-}
-
-pub fn delete_alias(ctx: &Ctx) -> GoogleResult {
-    let alias = ctx.call.param("alias").to_string();
-    let mut st = ctx.world.lock();
-    let ws = &mut st.google;
-    let i = resolve(ws, &user_key(ctx), ctx.now)?;
-    let u = &mut ws.users[i];
-    let pos = u
-        .aliases
-        .iter()
-        .position(|a| a.eq_ignore_ascii_case(&alias))
-        .ok_or_else(|| GoogleError::not_found("alias"))?;
-    u.aliases.remove(pos);
-    u.etag = model::etag();
     Ok(Reply::empty(StatusCode::NO_CONTENT))
 }

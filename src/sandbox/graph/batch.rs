@@ -144,7 +144,8 @@ pub async fn run(ctx: &Ctx<'_>) -> GraphResult {
 }
 
 async fn send(ctx: &Ctx<'_>, item: &Item) -> (u16, Value, Option<Value>) {
-    let path = item.url.trim_start_matches("/v1.0");
+    let url = item.url.replace(' ', "%20").replace('\'', "%27");
+    let path = url.trim_start_matches("/v1.0");
     let uri = format!(
         "/v1.0{}{}",
         if path.starts_with('/') { "" } else { "/" },
@@ -205,7 +206,7 @@ async fn send(ctx: &Ctx<'_>, item: &Item) -> (u16, Value, Option<Value>) {
     let headers: Map<String, Value> = response
         .headers()
         .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_string(), json!(v.to_str().ok()?))))
+        .filter_map(|(k, v)| Some((batch_header_name(k.as_str()), json!(v.to_str().ok()?))))
         .collect();
     let bytes = axum::body::to_bytes(response.into_body(), 8 * 1024 * 1024)
         .await
@@ -219,4 +220,17 @@ async fn send(ctx: &Ctx<'_>, item: &Item) -> (u16, Value, Option<Value>) {
         )
     };
     (status, Value::Object(headers), body)
+}
+
+/// Header names as Graph spells them inside batch responses (JSON keys are case-sensitive).
+fn batch_header_name(lower: &str) -> String {
+    match lower {
+        "content-type" => "Content-Type",
+        "cache-control" => "Cache-Control",
+        "odata-version" => "OData-Version",
+        "retry-after" => "Retry-After",
+        "location" => "Location",
+        other => other,
+    }
+    .to_string()
 }

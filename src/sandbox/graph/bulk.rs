@@ -374,7 +374,11 @@ fn log_entry(batch: &Batch, record: &Map<String, Value>, o: Outcome, took: Durat
         "modifiedProperties": o.changes,
         "servicePrincipal": batch.service_principal,
         "sourceSystem": {"id": batch.job_id, "displayName": "API", "details": {}},
-        "targetSystem": {"id": batch.tenant_id, "displayName": "Microsoft Entra ID", "details": {}},
+        "targetSystem": {"id": batch.tenant_id, "displayName": "Microsoft Entra ID", "details": {
+            "ApplicationId": batch.service_principal["id"],
+            "ServicePrincipalId": batch.service_principal["id"],
+            "ServicePrincipalDisplayName": batch.service_principal["displayName"],
+        }},
         "initiatedBy": {"initiatingType": "system", "id": "", "displayName": "Microsoft Entra ID Provisioning Service"},
         "sourceIdentity": {"identityType": "User", "id": external, "displayName": source_name, "details": {}},
         "targetIdentity": {"identityType": "User", "id": target_id, "displayName": target_name, "details": {}},

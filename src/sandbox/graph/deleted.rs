@@ -14,7 +14,7 @@ fn deleted_view(props: &Map<String, Value>, select: Option<&[String]>) -> Map<St
     let mut m = Map::new();
     m.insert("@odata.type".into(), json!("#microsoft.graph.user"));
     let mut fields: Vec<String> = users::DEFAULT.iter().map(|s| s.to_string()).collect();
-    fields.push("deletedDateTime".into());
+    fields.extend(["mailNickname", "accountEnabled", "deletedDateTime"].map(String::from));
     m.extend(query::project(
         props,
         Some(select.map(<[String]>::to_vec).unwrap_or(fields).as_slice()),

@@ -225,6 +225,13 @@ pub fn create(ctx: &Ctx) -> GraphResult {
         "@odata.context".into(),
         json!(users::context(ctx, "groups/$entity")),
     );
+    let odata_id = format!(
+        "{}/v2/{}/directoryObjects/{}/Microsoft.DirectoryServices.Group",
+        ctx.world.base_url,
+        st.entra.tenant_id,
+        props["id"].as_str().unwrap_or_default()
+    );
+    out.insert("@odata.id".into(), json!(odata_id));
     out.extend(props);
     Ok(Reply::json(StatusCode::CREATED, Value::Object(out)))
 }

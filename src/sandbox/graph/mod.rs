@@ -7,6 +7,7 @@ mod batch;
 mod bulk;
 mod deleted;
 pub mod errors;
+mod filter;
 mod groups;
 mod licenses;
 pub mod model;
@@ -160,6 +161,38 @@ pub async fn handle(world: &Arc<World>, op: Op, call: &Call) -> Reply {
     reply
         .header("request-id", call.request_id.clone())
         .header("client-request-id", call.client_request_id.clone())
+        .header("Cache-Control", "no-cache")
+        .header("OData-Version", "4.0")
+        .header("x-ms-resource-unit", resource_units(op, call).to_string())
+}
+
+/// The request's cost in resource units (CONTRACT §5.1): a base cost per operation, `$select`
+/// −1, `$expand` +1, `$top` under 20 −1, never below 1.
+fn resource_units(op: Op, call: &Call) -> i64 {
+    let base = match op {
+        Op::GraphSubscribedSkus | Op::GraphGroupMembers => 3,
+        Op::GraphGroupTransitiveMembers => 5,
+        Op::GraphListUsers
+        | Op::GraphUserMemberOf
+        | Op::GraphUserTransitiveMemberOf
+        | Op::GraphLicenseDetails => 2,
+        _ => 1,
+    };
+    let select = if call.query("$select").is_some() {
+        -1
+    } else {
+        0
+    };
+    let expand = if call.query("$expand").is_some() {
+        1
+    } else {
+        0
+    };
+    let top = match call.query("$top").and_then(|t| t.parse::<u32>().ok()) {
+        Some(n) if n < 20 => -1,
+        _ => 0,
+    };
+    (base + select + expand + top).max(1)
 }
 
 /// Token (401), then faults (decided before any state is touched), then the role (403).
