@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use super::{from_yaml_tree, Yaml};
 use serde::Deserialize;
-use serde_yaml::Value as Yaml;
 
 use crate::secret::SecretRef;
 
@@ -41,10 +41,10 @@ impl ConnectionConfig {
         };
         let value = Yaml::Mapping(map);
         let typed = match kind.as_str() {
-            "entra" => serde_yaml::from_value(value).map(ConnectionConfig::Entra),
-            "google" => serde_yaml::from_value(value).map(ConnectionConfig::Google),
-            "http" => serde_yaml::from_value(value).map(ConnectionConfig::Http),
-            "smtp" => serde_yaml::from_value(value).map(ConnectionConfig::Smtp),
+            "entra" => from_yaml_tree(value).map(ConnectionConfig::Entra),
+            "google" => from_yaml_tree(value).map(ConnectionConfig::Google),
+            "http" => from_yaml_tree(value).map(ConnectionConfig::Http),
+            "smtp" => from_yaml_tree(value).map(ConnectionConfig::Smtp),
             other => {
                 return Err(format!(
                     "unknown kind '{other}'; expected one of {}",

@@ -10,8 +10,11 @@ mod connections;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_yaml::Value as Yaml;
+
+/// An untyped YAML tree.
+pub type Yaml = serde_yaml::Value;
 
 pub use connections::{
     BasicAuth, Certificate, ConnectionConfig, EntraConfig, GoogleConfig, HttpAuth, HttpConfig,
@@ -19,6 +22,17 @@ pub use connections::{
 };
 
 use crate::secret::SecretRef;
+
+/// Typed YAML text. With `playbook::raw`, this file holds every serde_yaml call, so the archived
+/// crate can be swapped for a maintained fork in one change.
+pub fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, serde_yaml::Error> {
+    serde_yaml::from_str(text)
+}
+
+/// A YAML tree typed.
+pub fn from_yaml_tree<T: DeserializeOwned>(tree: Yaml) -> Result<T, serde_yaml::Error> {
+    serde_yaml::from_value(tree)
+}
 
 /// The default config file, looked up in the working directory.
 pub const DEFAULT_PATH: &str = "roster.yaml";

@@ -1,6 +1,6 @@
 //! The playbook exactly as written: a serde mirror of the YAML, checked only for shape.
 //!
-//! This file and `settings` are the only places that call serde_yaml, so the archived crate can
+//! This file and `config/mod.rs` are the only places that call serde_yaml, so the archived crate can
 //! be swapped for a maintained fork in one change. Untyped parts (`on:` entries, `with:`,
 //! expressions that YAML may read as numbers or booleans) are kept as JSON values and typed in
 //! `compile`, which knows the action and can name the step and field.

@@ -319,7 +319,7 @@ impl SandboxSeed {
 
     /// Parses and validates seed YAML; `path` only labels errors.
     pub fn parse(text: &str, path: &Path) -> Result<SandboxSeed, SeedError> {
-        let seed: SandboxSeed = serde_yaml::from_str(text).map_err(|e| SeedError::Parse {
+        let seed: SandboxSeed = crate::config::from_yaml(text).map_err(|e| SeedError::Parse {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
