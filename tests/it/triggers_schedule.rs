@@ -120,8 +120,7 @@ fn bad_cron_expressions_and_time_zones_are_load_errors_with_their_line() {
     let scripting = roster::script::Scripting::new();
     let text = "name: x\non:\n  - schedule: { cron: \"0 7 * *\" }\n  - schedule: { cron: \"0 7 * * 1-5\", timezone: Europe/Berlinn }\nsteps:\n  - { id: a, uses: script, with: { code: '#{}' } }\n";
     let err = roster::playbook::load_text("p.yaml", text, &scripting)
-        .err()
-        .expect("does not load")
+        .expect_err("does not load")
         .to_string();
     assert!(
         err.contains("p.yaml:3:") && err.contains("4 fields"),

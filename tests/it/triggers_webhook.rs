@@ -167,8 +167,7 @@ fn a_literal_webhook_secret_in_the_config_is_refused() {
         &[],
         ".".into(),
     )
-    .err()
-    .expect("refused");
+    .expect_err("refused");
     assert!(e.to_string().contains("webhooks.hr.secret"), "{e}");
     assert!(!e.to_string().contains("hunter2"));
 }
