@@ -178,6 +178,7 @@ pub struct BasicAuth {
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     pub host: String,
+    /// Default: 587 with `starttls`, 465 with `tls`, 25 with `none`.
     #[serde(default)]
     pub port: Option<u16>,
     #[serde(default)]
@@ -188,6 +189,10 @@ pub struct SmtpConfig {
     pub password: Option<SecretRef>,
     /// The sender, e.g. `Roster <roster@contoso.com>`.
     pub from: String,
+    /// An extra CA certificate (PEM) to trust, for a relay whose certificate a private CA
+    /// signed; the public web roots are trusted either way.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]

@@ -6,6 +6,8 @@
 //! `{ file: PATH }`; a literal at a secret's key is refused with the place it was found.
 
 mod connections;
+mod triggers;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,9 @@ pub use connections::{
     BasicAuth, Certificate, ConnectionConfig, EntraConfig, GoogleConfig, HttpAuth, HttpConfig,
     Limits, SmtpConfig, SmtpSecurity,
 };
+
+pub use triggers::{DatesConfig, GooglePush, GoogleTrigger, TriggersConfig};
+pub use webhooks::{FieldMapping, FieldRule, WebhookConfig, DEFAULT_SIGNATURE_HEADER};
 
 use crate::secret::SecretRef;
 
@@ -38,7 +43,13 @@ pub fn from_yaml_tree<T: DeserializeOwned>(tree: Yaml) -> Result<T, serde_yaml::
 pub const DEFAULT_PATH: &str = "roster.yaml";
 
 /// The top-level keys an environment override may set.
-const TOP_LEVEL: &[&str] = &["database", "secrets_key", "connections"];
+const TOP_LEVEL: &[&str] = &[
+    "database",
+    "secrets_key",
+    "connections",
+    "triggers",
+    "webhooks",
+];
 
 /// Keys whose values are credentials: a literal there is an error.
 const SECRET_KEYS: &[&str] = &[
@@ -49,6 +60,7 @@ const SECRET_KEYS: &[&str] = &[
     "bearer",
     "secrets_key",
     "token",
+    "secret",
 ];
 
 /// A config that failed to load, with the place.
@@ -75,6 +87,12 @@ pub struct Config {
     /// The untyped `connections:` map; typed per kind after loading.
     #[serde(default, rename = "connections")]
     raw_connections: BTreeMap<String, Yaml>,
+    /// Google Workspace polling and push, and `person.date` timer settings.
+    #[serde(default)]
+    pub triggers: TriggersConfig,
+    /// Signed webhooks served at `POST /hooks/{name}`.
+    #[serde(default)]
+    pub webhooks: BTreeMap<String, WebhookConfig>,
     /// The config file's directory: relative paths in it are relative to this.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -138,6 +156,18 @@ impl Config {
                 message,
             })?;
             config.connections.insert(name, typed);
+        }
+        let checked = config.triggers.check().and_then(|()| {
+            config
+                .webhooks
+                .iter()
+                .try_for_each(|(name, w)| w.check(name))
+        });
+        if let Err((key, message)) = checked {
+            return Err(ConfigError {
+                place: format!("{file}: {key}"),
+                message,
+            });
         }
         Ok(config)
     }

@@ -12,6 +12,7 @@ mod playbooks;
 mod rows;
 mod runs;
 mod steps;
+mod timers;
 
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,7 @@ pub use playbooks::PlaybookVersion;
 pub use rows::{Claimed, RunFilter, RunRow, StepRow};
 pub use runs::NewRun;
 pub use steps::{RunUpdate, StepCommit, StepRecord, StepWriter};
+pub use timers::{DateTimerPlan, DateTimerRow, DueDateTimer};
 
 /// A failed store operation.
 #[derive(Debug, thiserror::Error)]

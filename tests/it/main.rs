@@ -5,6 +5,7 @@
 mod support;
 mod support_checks;
 mod support_sandbox;
+mod support_triggers;
 
 mod actions;
 mod approvals;
@@ -17,6 +18,10 @@ mod playbooks;
 mod quickstart;
 mod retries;
 mod timers;
+mod triggers_dates;
+mod triggers_google;
+mod triggers_schedule;
+mod triggers_webhook;
 
 mod sandbox_conformance;
 mod sandbox_faults;
