@@ -2,6 +2,7 @@
 //! `roster` binary (workers as child processes, killed with SIGKILL where a test needs a crash)
 //! and the library, against a private SQLite file and a loopback HTTP server per test.
 
+mod smtp;
 mod support;
 mod support_checks;
 
@@ -9,6 +10,7 @@ mod actions;
 mod approvals;
 mod concurrency;
 mod durability;
+mod email;
 mod observations;
 mod playbooks;
 mod retries;

@@ -329,6 +329,18 @@ impl Db {
         .collect()
     }
 
+    /// A step's outputs as stored (secrets sealed or erased).
+    pub async fn step_outputs(&self, run: &str, step: &str) -> String {
+        sqlx::query("SELECT outputs FROM steps WHERE run_id = ? AND step_id = ?")
+            .bind(run)
+            .bind(step)
+            .fetch_one(&self.pool)
+            .await
+            .expect("step outputs")
+            .get::<Option<String>, _>("outputs")
+            .unwrap_or_default()
+    }
+
     pub async fn step(&self, run: &str, step: &str) -> StepView {
         self.steps(run)
             .await
