@@ -3,7 +3,8 @@
 //! Module map: `playbook` (YAML → checked model) and `script` (the sandboxed Rhai engine) load
 //! what users write; `engine` turns events into runs and executes them durably over `store`
 //! (SQLite via sqlx); `actions` are the operations steps use; `observation` diffs sightings of a
-//! `person` into events; `cli` is the `roster` command.
+//! `person` into events; `cli` is the `roster` command; `sandbox` serves local emulators of the identity
+//! APIs (Graph, Google Directory, their token endpoints, an HR API) for tests and playbook authors.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)]
 
 pub mod actions;
@@ -16,6 +17,7 @@ pub mod logging;
 pub mod observation;
 pub mod person;
 pub mod playbook;
+pub mod sandbox;
 pub mod script;
 pub mod secret;
 pub mod store;

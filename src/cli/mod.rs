@@ -3,6 +3,7 @@
 mod execute;
 mod render;
 mod runs;
+mod sandbox;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -66,6 +67,8 @@ pub enum Command {
         #[arg(long, env = "USER", default_value = "cli")]
         by: String,
     },
+    /// Serve local emulators of Graph, Google Directory, their token endpoints and an HR API.
+    Sandbox(sandbox::SandboxArgs),
     /// Reject a run waiting for review or approval: it ends without executing further.
     Reject {
         run: String,
@@ -143,6 +146,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => execute::run(g, args).await,
         Command::Worker(args) => execute::worker(g, args).await,
         Command::Runs(cmd) => runs::runs(g, cmd).await,
+        Command::Sandbox(args) => sandbox::sandbox(args).await,
         Command::Approve {
             run,
             set,

@@ -15,3 +15,10 @@ mod observations;
 mod playbooks;
 mod retries;
 mod timers;
+
+mod sandbox_conformance;
+mod sandbox_faults;
+mod sandbox_google;
+mod sandbox_graph;
+mod sandbox_support;
+mod sandbox_tokens;
