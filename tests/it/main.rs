@@ -11,6 +11,8 @@ mod approvals;
 mod concurrency;
 mod durability;
 mod email;
+mod google;
+mod hr;
 mod observations;
 mod playbooks;
 mod retries;
