@@ -297,6 +297,33 @@ mod tests {
     }
 
     #[test]
+    fn http_auth_is_bearer_or_basic_from_the_file_or_the_environment() {
+        let text = "connections:\n  hr:\n    kind: http\n    base_url: http://hr.test\n    \
+                    auth: { basic: { username: roster, password: { env: HR_PW } } }\n";
+        let c = parse(text, &[]).unwrap();
+        let ConnectionConfig::Http(h) = &c.connections["hr"] else {
+            panic!("not http")
+        };
+        assert!(matches!(&h.auth, Some(HttpAuth::Basic(b)) if b.username == "roster"));
+        let c = parse(
+            "connections: {}\n",
+            &[
+                ("ROSTER_CONNECTIONS__HR__KIND", "http"),
+                ("ROSTER_CONNECTIONS__HR__BASE_URL", "http://hr.test"),
+                ("ROSTER_CONNECTIONS__HR__AUTH__BEARER", "t0ken"),
+            ],
+        )
+        .unwrap();
+        let ConnectionConfig::Http(h) = &c.connections["hr"] else {
+            panic!("not http")
+        };
+        assert!(matches!(&h.auth, Some(HttpAuth::Bearer(_))));
+        let both = text.replace("{ basic:", "{ bearer: { env: T }, basic:");
+        let e = parse(&both, &[]).unwrap_err();
+        assert!(e.message.contains("bearer or basic, not both"), "{e}");
+    }
+
+    #[test]
     fn unknown_keys_and_bad_yaml_name_the_place() {
         let e = parse("connections:\n  entra:\n    tenant: x\n", &[]).unwrap_err();
         assert!(e.message.contains("tenant"), "{e}");

@@ -32,6 +32,9 @@ use crate::config::{SmtpConfig, SmtpSecurity};
 /// Each SMTP command's limit: a stalled relay fails (and is retried) instead of hanging a run.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The whole conversation's limit, whatever the relay does between commands.
+const SEND_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// The `email.*` actions and the arguments each takes: (name, required).
 pub const ACTIONS: &[(&str, &[(&str, bool)])] = &[(
     "email.send",
@@ -160,10 +163,18 @@ impl Mailer {
         // Building fails only on missing headers or addresses; never quote the message.
         let message =
             built.map_err(|e| ActionError::permanent(format!("cannot build the e-mail: {e}")))?;
-        self.transport
-            .send(message)
-            .await
-            .map_err(|e| self.failure(&e))?;
+        match tokio::time::timeout(SEND_TIMEOUT, self.transport.send(message)).await {
+            Ok(sent) => sent.map_err(|e| self.failure(&e))?,
+            Err(_) => {
+                return Err(transient(
+                    format!(
+                        "SMTP relay {}: no answer within {SEND_TIMEOUT:?}",
+                        self.relay
+                    ),
+                    None,
+                ))
+            }
+        };
         let list = |v: &[Mailbox]| v.iter().map(|m| m.email.to_string()).collect::<Vec<_>>();
         let mut out = json!({ "message_id": message_id, "to": list(&to) });
         if !cc.is_empty() {
@@ -172,18 +183,40 @@ impl Mailer {
         Ok(out)
     }
 
-    /// 4xx replies and lost connections are worth retrying; 5xx replies, TLS and client-side
-    /// refusals (no STARTTLS, no usable AUTH mechanism) are not.
+    /// 4xx replies and lost connections are worth retrying; 5xx replies, TLS failures (a
+    /// certificate that does not verify) and client-side refusals (no STARTTLS, no usable AUTH
+    /// mechanism) are not.
     fn failure(&self, e: &lettre::transport::smtp::Error) -> ActionError {
         let message = format!("SMTP relay {}: {}", self.relay, chain(e));
         if e.is_transient() || e.is_timeout() {
             transient(message, None)
-        } else if e.is_permanent() || e.is_tls() || e.is_client() {
+        } else if e.is_permanent() || e.is_tls() || e.is_client() || tls_refused(e) {
             ActionError::Permanent(message)
         } else {
             transient(message, None)
         }
     }
+}
+
+/// Whether a connection error is a TLS handshake that failed (lettre reports those as
+/// connection errors wrapping rustls' error).
+fn tls_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+            {
+                return true;
+            }
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// `to`, `cc` or `reply_to`: addresses, each `a@b` or `Name <a@b>`.

@@ -101,7 +101,7 @@ impl Connections {
     fn missing(&self, name: &str, kind: &str, found: Option<&Connection>) -> ActionError {
         if let Some(other) = found {
             return ActionError::permanent(format!(
-                "connection '{name}' is a {} connection, not {kind}",
+                "connection '{name}' is of kind {}, not {kind}",
                 other.kind()
             ));
         }
@@ -167,8 +167,30 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_example_config_builds_one_connection_of_each_kind() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let text = std::fs::read_to_string(dir.join("roster.yaml")).unwrap();
+        let env = [
+            ("ROSTER_CONNECTIONS__ENTRA__CLIENT_SECRET", "s"),
+            ("ROSTER_CONNECTIONS__HR__AUTH__BEARER", "t"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let config = Config::from_parts("roster.yaml", Some(&text), &env, dir).unwrap();
+        let c = Connections::from_config(&config, &reqwest::Client::new()).unwrap();
+        assert!(c.entra("entra").is_ok());
+        assert!(c.google("google").is_ok());
+        assert!(c.http("hr").is_ok());
+        assert!(c.smtp("smtp").is_ok());
+        let Err(e) = c.smtp("hr") else {
+            panic!("hr is not an smtp connection")
+        };
+        assert_eq!(e.to_string(), "connection 'hr' is of kind http, not smtp");
+    }
 
     #[test]
     fn retry_after_takes_seconds_or_a_date() {

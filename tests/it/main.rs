@@ -2,6 +2,7 @@
 //! `roster` binary (workers as child processes, killed with SIGKILL where a test needs a crash)
 //! and the library, against a private SQLite file and a loopback HTTP server per test.
 
+mod smtp;
 mod support;
 mod support_checks;
 mod support_sandbox;
@@ -11,8 +12,11 @@ mod actions;
 mod approvals;
 mod concurrency;
 mod durability;
+mod email;
 mod entra;
 mod entra_contract;
+mod google;
+mod hr;
 mod observations;
 mod playbooks;
 mod quickstart;
