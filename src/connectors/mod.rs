@@ -10,7 +10,7 @@ pub mod google;
 pub mod hr;
 mod limiter;
 pub mod mail;
-mod token;
+pub(crate) mod token;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

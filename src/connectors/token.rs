@@ -54,3 +54,46 @@ impl TokenCache {
         }
     }
 }
+
+/// An OAuth token endpoint's success answer.
+#[derive(serde::Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+/// Posts a token request (client credentials or a JWT bearer grant) and reads the access token.
+/// An error says whether trying later can help (network, 429, 5xx, Google's
+/// `internal_failure`) and carries `refused` with the provider's error and description.
+pub async fn request(
+    http: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+    refused: &str,
+) -> Result<Fetched, (bool, String)> {
+    let resp = http
+        .post(url)
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| (true, format!("token request to {url} failed: {e}")))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    if !status.is_success() {
+        let error = body.get("error").and_then(|v| v.as_str()).unwrap_or("");
+        let transient =
+            status.is_server_error() || status.as_u16() == 429 || error == "internal_failure";
+        let what = body
+            .get("error_description")
+            .and_then(|v| v.as_str())
+            .unwrap_or("no error description");
+        return Err((transient, format!("{refused} ({status} {error}): {what}")));
+    }
+    let parsed: TokenResponse = serde_json::from_value(body)
+        .map_err(|e| (false, format!("unexpected token response: {e}")))?;
+    Ok(Fetched {
+        token: Secret::new(parsed.access_token),
+        expires_in: Duration::from_secs(parsed.expires_in.unwrap_or(3599)),
+    })
+}

@@ -2,17 +2,16 @@
 //! client secret or a certificate assertion (a JWT signed with the app's private key, CONTRACT §1).
 
 use std::path::Path;
-use std::time::Duration;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use crate::config::EntraConfig;
-use crate::connectors::Fetched;
+use crate::connectors::{token, Fetched};
 use crate::secret::Secret;
 
 /// Graph's scope under client credentials: every permission the app was granted.
@@ -55,13 +54,6 @@ struct Assertion<'a> {
     nbf: i64,
     iat: i64,
     exp: i64,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default)]
-    expires_in: Option<u64>,
 }
 
 impl Credentials {
@@ -160,37 +152,14 @@ impl Credentials {
                 form.push(("client_assertion", jwt));
             }
         }
-        let resp = http
-            .post(&self.token_url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| {
-                (
-                    true,
-                    format!("token request to {} failed: {e}", self.token_url),
-                )
-            })?;
-        let status = resp.status();
-        let body: serde_json::Value = resp.json().await.unwrap_or_default();
-        if !status.is_success() {
-            let transient = status.is_server_error() || status.as_u16() == 429;
-            let what = body
-                .get("error_description")
-                .or_else(|| body.get("error"))
-                .and_then(|v| v.as_str())
-                .unwrap_or("no error description");
-            return Err((
-                transient,
-                format!("the identity platform refused a token ({status}): {what}"),
-            ));
-        }
-        let parsed: TokenResponse = serde_json::from_value(body)
-            .map_err(|e| (false, format!("unexpected token response: {e}")))?;
-        Ok(Fetched {
-            token: Secret::new(parsed.access_token),
-            expires_in: Duration::from_secs(parsed.expires_in.unwrap_or(3599)),
-        })
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        token::request(
+            http,
+            &self.token_url,
+            &form,
+            "the identity platform refused a token",
+        )
+        .await
     }
 }
 

@@ -3,14 +3,12 @@
 //! Google issues no refresh token, so a new assertion is minted whenever the cache runs out.
 
 use std::path::Path;
-use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
 use crate::config::GoogleConfig;
-use crate::connectors::Fetched;
-use crate::secret::Secret;
+use crate::connectors::{token, Fetched};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
@@ -62,13 +60,6 @@ pub struct Claims {
     pub aud: String,
     pub iat: i64,
     pub exp: i64,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default)]
-    expires_in: Option<u64>,
 }
 
 impl ServiceAccount {
@@ -127,41 +118,17 @@ impl ServiceAccount {
         let jwt = self
             .assertion(chrono::Utc::now().timestamp())
             .map_err(|e| (false, e))?;
-        let resp = http
-            .post(&self.token_url)
-            .form(&[("grant_type", JWT_BEARER), ("assertion", jwt.as_str())])
-            .send()
-            .await
-            .map_err(|e| {
-                (
-                    true,
-                    format!("token request to {} failed: {e}", self.token_url),
-                )
-            })?;
-        let status = resp.status();
-        let body: serde_json::Value = resp.json().await.unwrap_or_default();
-        if !status.is_success() {
-            let error = body.get("error").and_then(|v| v.as_str()).unwrap_or("");
-            let transient =
-                status.is_server_error() || status.as_u16() == 429 || error == "internal_failure";
-            let what = body
-                .get("error_description")
-                .and_then(|v| v.as_str())
-                .unwrap_or("no error description");
-            return Err((
-                transient,
-                format!(
-                    "Google refused a token for {} acting as {} ({status} {error}): {what}",
-                    self.client_email, self.subject
-                ),
-            ));
-        }
-        let parsed: TokenResponse = serde_json::from_value(body)
-            .map_err(|e| (false, format!("unexpected token response: {e}")))?;
-        Ok(Fetched {
-            token: Secret::new(parsed.access_token),
-            expires_in: Duration::from_secs(parsed.expires_in.unwrap_or(3599)),
-        })
+        let refused = format!(
+            "Google refused a token for {} acting as {}",
+            self.client_email, self.subject
+        );
+        token::request(
+            http,
+            &self.token_url,
+            &[("grant_type", JWT_BEARER), ("assertion", jwt.as_str())],
+            &refused,
+        )
+        .await
     }
 }
 
