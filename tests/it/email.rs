@@ -8,30 +8,11 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::smtp::{certificate, SmtpSink};
-use crate::support::{person, Reply, TestServer, Workspace};
+use crate::support::{person, step, Reply, TestServer, Workspace};
 
-/// `roster run` of `yaml` for person E1 (with `roster.yaml` in the workspace): exit code and
-/// `{ run, steps }`.
+/// `roster run` of `yaml` for person E1 (with `roster.yaml` in the workspace).
 async fn run(ws: &Workspace, yaml: &str, extra: &[&str]) -> (i32, Value, String) {
-    let pb = ws.write_playbook("pb", yaml);
-    let who = ws.write_person("person", &person("E1"));
-    let mut args = vec!["--json"];
-    args.extend_from_slice(extra);
-    args.extend([
-        "run",
-        pb.to_str().unwrap(),
-        "--person",
-        who.to_str().unwrap(),
-    ]);
-    let out = ws.roster(&args).await;
-    (out.code, out.json(), out.stderr)
-}
-
-fn step<'v>(shown: &'v Value, id: &str) -> &'v Value {
-    shown["steps"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["step_id"] == id))
-        .unwrap_or_else(|| panic!("no step '{id}' in {shown:#}"))
+    ws.run_json(yaml, &person("E1"), extra).await
 }
 
 /// `roster.yaml` with an `smtp` connection to the sink; `extra` lines are added to it.

@@ -7,10 +7,16 @@ use std::time::Duration;
 use roster::sandbox::FaultConfig;
 use serde_json::{json, Value};
 
-use crate::support::Workspace;
+use crate::support::{step, Workspace};
 use crate::support_sandbox::{
     consumed, group_members, licenses, sku_id, start, user_by_upn, users, write_config, Credential,
 };
+
+/// `roster run` in the foreground; the exit code and `{ run, steps }`.
+async fn run(ws: &Workspace, yaml: &str, person: &Value) -> (i32, Value) {
+    let (code, shown, _) = ws.run_json(yaml, person, &[]).await;
+    (code, shown)
+}
 
 const ONBOARD: &str = r#"
 name: onboard
@@ -56,33 +62,6 @@ fn joiner(given: &str, family: &str, employee_id: &str) -> Value {
         "given_name": given, "family_name": family, "full_name": format!("{given} {family}"),
         "department": "Engineering", "title": "Engineer",
     })
-}
-
-/// `roster run` in the foreground; the exit code and `{ run, steps }`.
-async fn run(ws: &Workspace, yaml: &str, person: &Value) -> (i32, Value) {
-    let pb = ws.write_playbook("pb", yaml);
-    let who = ws.write_person("person", person);
-    let out = ws
-        .roster(&[
-            "--json",
-            "run",
-            pb.to_str().unwrap(),
-            "--person",
-            who.to_str().unwrap(),
-        ])
-        .await;
-    assert!(
-        !out.stdout.is_empty(),
-        "roster run printed nothing: {out:#?}"
-    );
-    (out.code, out.json())
-}
-
-fn step<'v>(shown: &'v Value, id: &str) -> &'v Value {
-    shown["steps"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["step_id"] == id))
-        .unwrap_or_else(|| panic!("no step '{id}' in {shown:#}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

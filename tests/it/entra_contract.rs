@@ -43,18 +43,8 @@ fn identity_platform(
 }
 
 async fn run(ws: &Workspace, yaml: &str) -> (i32, Value) {
-    let pb = ws.write_playbook("pb", yaml);
-    let who = ws.write_person("person", &json!({"id": "E1"}));
-    let out = ws
-        .roster(&[
-            "--json",
-            "run",
-            pb.to_str().unwrap(),
-            "--person",
-            who.to_str().unwrap(),
-        ])
-        .await;
-    (out.code, out.json())
+    let (code, shown, _) = ws.run_json(yaml, &json!({"id": "E1"}), &[]).await;
+    (code, shown)
 }
 
 fn outputs<'v>(shown: &'v Value, step: &str) -> &'v Value {

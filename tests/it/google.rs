@@ -10,7 +10,7 @@ use std::time::Duration;
 use roster::sandbox::{FaultConfig, Sandbox, SandboxOptions, SandboxSeed};
 use serde_json::{json, Value};
 
-use crate::support::{person, Workspace};
+use crate::support::{person, step, Workspace};
 
 /// The sandbox's service-account key file (a test-only credential).
 fn key_file() -> PathBuf {
@@ -51,25 +51,8 @@ pub fn config(ws: &Workspace, url: &str) {
 
 /// `roster run` of `yaml` for person E1: exit code and `{ run, steps }`.
 pub async fn run(ws: &Workspace, yaml: &str) -> (i32, Value) {
-    let pb = ws.write_playbook("pb", yaml);
-    let who = ws.write_person("person", &person("E1"));
-    let out = ws
-        .roster(&[
-            "--json",
-            "run",
-            pb.to_str().unwrap(),
-            "--person",
-            who.to_str().unwrap(),
-        ])
-        .await;
-    (out.code, out.json())
-}
-
-pub fn step<'v>(shown: &'v Value, id: &str) -> &'v Value {
-    shown["steps"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["step_id"] == id))
-        .unwrap_or_else(|| panic!("no step '{id}' in {shown:#}"))
+    let (code, shown, _) = ws.run_json(yaml, &person("E1"), &[]).await;
+    (code, shown)
 }
 
 fn user(state: &Value, email: &str) -> Value {

@@ -5,7 +5,8 @@
 use roster::sandbox::{FaultConfig, SandboxSeed};
 use serde_json::json;
 
-use crate::google::{config, count, run, sandbox, sandbox_with, step};
+use crate::google::{config, count, run, sandbox, sandbox_with};
+use crate::support::step;
 use crate::support::{eventually, Reply, TestServer, Workspace};
 
 const PATCH: &str = "PATCH /hr/employees/{id}";

@@ -6,30 +6,12 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{person, Reply, TestServer, Workspace};
+use crate::support::{person, step, Reply, TestServer, Workspace};
 
-/// Runs `roster run PLAYBOOK --person … --json` in the foreground; returns its exit code and
-/// the `{ run, steps }` it printed.
+/// `roster run PLAYBOOK --person … --json` in the foreground: exit code and `{ run, steps }`.
 async fn run(ws: &Workspace, yaml: &str) -> (i32, Value) {
-    let pb = ws.write_playbook("pb", yaml);
-    let who = ws.write_person("person", &person("E1"));
-    let out = ws
-        .roster(&[
-            "--json",
-            "run",
-            pb.to_str().unwrap(),
-            "--person",
-            who.to_str().unwrap(),
-        ])
-        .await;
-    (out.code, out.json())
-}
-
-fn step<'v>(shown: &'v Value, id: &str) -> &'v Value {
-    shown["steps"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["step_id"] == id))
-        .unwrap_or_else(|| panic!("no step '{id}' in {shown:#}"))
+    let (code, shown, _) = ws.run_json(yaml, &person("E1"), &[]).await;
+    (code, shown)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,6 +57,14 @@ pub fn person(id: &str) -> Value {
     })
 }
 
+/// The step `id` of a `{ run, steps }` that `run_json` or `show` returned.
+pub fn step<'v>(shown: &'v Value, id: &str) -> &'v Value {
+    shown["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["step_id"] == id))
+        .unwrap_or_else(|| panic!("no step '{id}' in {shown:#}"))
+}
+
 /// One test's private world: a temporary directory holding its database and files.
 pub struct Workspace {
     dir: tempfile::TempDir,
@@ -148,6 +156,28 @@ impl Workspace {
         let out = self.roster(args).await;
         assert_eq!(out.code, 0, "roster {args:?} failed: {out:#?}");
         out
+    }
+
+    /// `roster [EXTRA…] --json run PLAYBOOK --person PERSON` with both written into the workspace
+    /// (a `roster.yaml` there is the config): exit code, `{ run, steps }` and stderr.
+    pub async fn run_json(
+        &self,
+        yaml: &str,
+        person: &Value,
+        extra: &[&str],
+    ) -> (i32, Value, String) {
+        let pb = self.write_playbook("pb", yaml);
+        let who = self.write_person("person", person);
+        let (pb, who) = (pb.display().to_string(), who.display().to_string());
+        let mut args = vec!["--json"];
+        args.extend_from_slice(extra);
+        args.extend(["run", pb.as_str(), "--person", who.as_str()]);
+        let out = self.roster(&args).await;
+        assert!(
+            !out.stdout.is_empty(),
+            "roster run printed nothing: {out:#?}"
+        );
+        (out.code, out.json(), out.stderr)
     }
 
     /// `roster runs show RUN --json`: `{ run, steps }`.
