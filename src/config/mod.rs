@@ -1,4 +1,4 @@
-//! `roster.yaml`: the database, the secrets key and the connections.
+//! `roster.yaml`: the database, the secrets key, the connections and the CSV import profiles.
 //!
 //! Every value can also be set from the environment: `ROSTER_<PATH>` with `__` between the
 //! keys, e.g. `ROSTER_CONNECTIONS__ENTRA__TENANT_ID=contoso.onmicrosoft.com` or
@@ -6,6 +6,7 @@
 //! `{ file: PATH }`; a literal at a secret's key is refused with the place it was found.
 
 mod connections;
+mod imports;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,11 @@ pub type Yaml = serde_yaml::Value;
 pub use connections::{
     BasicAuth, Certificate, ConnectionConfig, EntraConfig, GoogleConfig, HttpAuth, HttpConfig,
     Limits, SmtpConfig, SmtpSecurity,
+};
+
+pub use imports::{
+    check_field, Case, ColumnSpec, ImportProfile, StatusValues, DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_ROWS, PERSON_FIELDS,
 };
 
 use crate::secret::SecretRef;
@@ -38,7 +44,7 @@ pub fn from_yaml_tree<T: DeserializeOwned>(tree: Yaml) -> Result<T, serde_yaml::
 pub const DEFAULT_PATH: &str = "roster.yaml";
 
 /// The top-level keys an environment override may set.
-const TOP_LEVEL: &[&str] = &["database", "secrets_key", "connections"];
+const TOP_LEVEL: &[&str] = &["database", "secrets_key", "connections", "imports"];
 
 /// Keys whose values are credentials: a literal there is an error.
 const SECRET_KEYS: &[&str] = &[
@@ -75,6 +81,12 @@ pub struct Config {
     /// The untyped `connections:` map; typed per kind after loading.
     #[serde(default, rename = "connections")]
     raw_connections: BTreeMap<String, Yaml>,
+    /// CSV import profiles by name (`roster import --profile NAME`, `POST /api/v1/imports`).
+    #[serde(default, skip)]
+    pub imports: BTreeMap<String, ImportProfile>,
+    /// The untyped `imports:` map; typed per profile after loading.
+    #[serde(default, rename = "imports")]
+    raw_imports: BTreeMap<String, Yaml>,
     /// The config file's directory: relative paths in it are relative to this.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -138,6 +150,13 @@ impl Config {
                 message,
             })?;
             config.connections.insert(name, typed);
+        }
+        for (name, raw) in std::mem::take(&mut config.raw_imports) {
+            let typed = ImportProfile::parse(raw).map_err(|message| ConfigError {
+                place: format!("{file}: imports.{name}"),
+                message,
+            })?;
+            config.imports.insert(name, typed);
         }
         Ok(config)
     }
