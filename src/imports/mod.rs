@@ -248,9 +248,6 @@ pub async fn import(
 
 /// A stored import's report as it stands (running counts while it progresses).
 pub async fn load(engine: &Engine, id: &str) -> Result<Option<Report>, ImportError> {
-    let Some(import) = engine.store().import(id).await? else {
-        return Ok(None);
-    };
-    let rows = engine.store().import_rows(id).await?;
-    Ok(Some(Report::from_records(import, rows)))
+    let found = engine.store().import(id).await?;
+    Ok(found.map(|(import, rows)| Report::from_records(import, rows)))
 }

@@ -130,17 +130,22 @@ impl Store {
         .await
     }
 
-    /// One import, if it exists.
-    pub async fn import(&self, id: &str) -> Result<Option<ImportRecord>, StoreError> {
+    /// One import and its rows processed so far (in file order), read in one transaction so
+    /// the counts match the rows while the import progresses.
+    pub async fn import(
+        &self,
+        id: &str,
+    ) -> Result<Option<(ImportRecord, Vec<ImportRowRecord>)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "SELECT id, profile, source, file_name, status, counts, error, created_at, finished_at \
              FROM imports WHERE id = ?",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        Ok(Some(ImportRecord {
+        let import = ImportRecord {
             id: row.try_get("id")?,
             profile: row.try_get("profile")?,
             source: row.try_get("source")?,
@@ -150,19 +155,17 @@ impl Store {
             error: row.try_get("error")?,
             created_at: row.try_get("created_at")?,
             finished_at: row.try_get("finished_at")?,
-        }))
-    }
-
-    /// The rows of an import processed so far, in file order.
-    pub async fn import_rows(&self, id: &str) -> Result<Vec<ImportRowRecord>, StoreError> {
+        };
         let rows = sqlx::query(
             "SELECT row_number, subject_id, outcome, event_id, detail FROM import_rows \
              WHERE import_id = ? ORDER BY row_number",
         )
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
-        rows.iter()
+        tx.commit().await?;
+        let rows = rows
+            .iter()
             .map(|row| {
                 Ok(ImportRowRecord {
                     row_number: row.try_get("row_number")?,
@@ -172,6 +175,7 @@ impl Store {
                     detail: parse_json("import row", row.try_get("detail")?)?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some((import, rows)))
     }
 }

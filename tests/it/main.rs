@@ -12,6 +12,8 @@ mod concurrency;
 mod durability;
 mod entra;
 mod entra_contract;
+mod imports;
+mod imports_http;
 mod observations;
 mod playbooks;
 mod quickstart;
