@@ -371,3 +371,51 @@ async fn an_unknown_profile_names_the_configured_ones() {
         out.stderr
     );
 }
+
+#[tokio::test]
+async fn the_example_hr_file_imports_with_its_invalid_rows_reported() {
+    let ws = Workspace::new();
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let out = ws
+        .roster(&[
+            "--json",
+            "--config",
+            &format!("{examples}/roster.yaml"),
+            "import",
+            &format!("{examples}/hr-new-hires.csv"),
+            "--profile",
+            "hr",
+        ])
+        .await;
+    assert_eq!(out.code, 1, "{out:#?}");
+    let report = out.json();
+    let c = &report["counts"];
+    assert_eq!(c["rows"], 30, "{report:#}");
+    assert_eq!(c["invalid"], 4, "{report:#}");
+    assert_eq!(c["joined"], 25);
+    assert_eq!(
+        c["baseline"], 1,
+        "a withdrawn hire is remembered, not started"
+    );
+    let reasons: Vec<(u64, &str)> = rows(&report)
+        .iter()
+        .filter(|r| r["outcome"] == "invalid")
+        .map(|r| {
+            (
+                r["row"].as_u64().unwrap(),
+                r["errors"][0]["column"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (6, "First Name"),
+            (11, "Department"),
+            (16, "Location"),
+            (21, "Start Date")
+        ]
+    );
+    // Names are title-cased and locations mapped.
+    assert_eq!(row(&report, 3)["outcome"], "joined");
+}
