@@ -8,10 +8,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::execute::{load_config, open_engine_with};
+use super::execute::{database_url, load_config};
 use super::Global;
+use crate::engine::Engine;
 use crate::imports::{self, Counts, Outcome, Report, Upload};
 use crate::playbook::{self, Playbook};
+use crate::store::{Store, StoreOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
@@ -57,7 +59,13 @@ pub(super) async fn import(g: &Global, args: ImportArgs) -> anyhow::Result<i32> 
         .with_context(|| format!("{file} was not imported"))?;
     drop(bytes);
 
-    let engine = open_engine_with(g, config).await?;
+    // An import records observations and enqueues runs; the workers that execute them hold
+    // the connections, so their credentials are not needed (nor resolved) here.
+    let url = database_url(g, &config);
+    let store = Store::open(&url, &StoreOptions::default())
+        .await
+        .with_context(|| format!("opening the database {url}"))?;
+    let engine = Engine::new(store);
     let dir = args.playbooks.clone().unwrap_or_else(|| "playbooks".into());
     let loaded = load_playbooks(&dir, args.playbooks.is_some(), engine.scripting())?;
     // A dry run writes nothing, not even the playbook versions runs would pin.

@@ -66,6 +66,10 @@ pub struct Engine {
     /// Wakes the workers of this process when work becomes ready.
     wake: Arc<Notify>,
     changes: broadcast::Sender<RunChange>,
+    /// Wakes the `person.date` timer task when an observation armed, moved or dropped a timer.
+    date_timers: Arc<Notify>,
+    /// `person.date` timers armed further in the past than this are skipped, not fired.
+    date_catch_up_ms: i64,
 }
 
 impl Engine {
@@ -87,6 +91,8 @@ impl Engine {
             versions: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
             changes,
+            date_timers: Arc::new(Notify::new()),
+            date_catch_up_ms: 7 * 86_400_000,
         }
     }
 
@@ -103,9 +109,26 @@ impl Engine {
         self
     }
 
+    /// How far in the past a newly armed `person.date` timer may be and still fire
+    /// (`triggers.dates.catch_up`, default 7 days).
+    pub fn with_date_catch_up(mut self, catch_up: Duration) -> Engine {
+        self.date_catch_up_ms = catch_up.as_millis().min(i64::MAX as u128) as i64;
+        self
+    }
+
     /// The HTTP client shared by `http.request` and the connectors.
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    /// The live connections (the Google triggers use the `google` client).
+    pub fn connections(&self) -> &Connections {
+        &self.connections
+    }
+
+    /// Notified when an observation armed, moved or dropped a `person.date` timer.
+    pub fn date_timers_changed(&self) -> Arc<Notify> {
+        self.date_timers.clone()
     }
 
     pub fn store(&self) -> &Store {
@@ -205,15 +228,43 @@ impl Engine {
     }
 
     /// Records what `source` says about a person now and starts the playbooks the resulting
-    /// event triggers, all in one transaction.
+    /// event triggers, all in one transaction (with the person's `person.date` timers).
     pub async fn observe(
         &self,
         playbooks: &[Arc<Playbook>],
         source: &str,
         person: Value,
     ) -> Result<ObservationOutcome, EngineError> {
+        self.observe_as(playbooks, source, person, false).await
+    }
+
+    /// Records what `source` says about a person as the base later observations are diffed
+    /// against, firing nothing (the first poll of an existing directory). Date timers are
+    /// still kept.
+    pub async fn observe_baseline(
+        &self,
+        playbooks: &[Arc<Playbook>],
+        source: &str,
+        person: Value,
+    ) -> Result<ObservationOutcome, EngineError> {
+        self.observe_as(playbooks, source, person, true).await
+    }
+
+    async fn observe_as(
+        &self,
+        playbooks: &[Arc<Playbook>],
+        source: &str,
+        person: Value,
+        baseline: bool,
+    ) -> Result<ObservationOutcome, EngineError> {
         let records = self
-            .observe_many(playbooks, source, vec![person], ObserveMode::Apply)
+            .observe_batch(
+                playbooks,
+                source,
+                vec![person],
+                ObserveMode::Apply,
+                baseline,
+            )
             .await?;
         Ok(records
             .into_iter()
@@ -222,8 +273,8 @@ impl Engine {
     }
 
     /// Many observations from one source in one transaction (an import's batch), each exactly
-    /// as `observe` records it: the subject, its event and the runs it starts. With
-    /// `ObserveMode::Plan` nothing is written and the records are the plan.
+    /// as `observe` records it: the subject, its event, the runs it starts and its date
+    /// timers. With `ObserveMode::Plan` nothing is written and the records are the plan.
     pub async fn observe_many(
         &self,
         playbooks: &[Arc<Playbook>],
@@ -231,16 +282,30 @@ impl Engine {
         people: Vec<Value>,
         mode: ObserveMode,
     ) -> Result<Vec<ObservationRecord>, EngineError> {
+        self.observe_batch(playbooks, source, people, mode, false)
+            .await
+    }
+
+    async fn observe_batch(
+        &self,
+        playbooks: &[Arc<Playbook>],
+        source: &str,
+        people: Vec<Value>,
+        mode: ObserveMode,
+        baseline: bool,
+    ) -> Result<Vec<ObservationRecord>, EngineError> {
+        let now = now_ms();
         let items = people
             .into_iter()
             .map(|person| {
                 let subject = person.get("id").and_then(Value::as_str).ok_or_else(|| {
                     EngineError::Invalid(format!("an observation from '{source}' has no person id"))
                 })?;
-                Ok((subject.to_string(), person))
+                let timers =
+                    crate::triggers::dates::plans(playbooks, &person, now - self.date_catch_up_ms);
+                Ok((subject.to_string(), person, timers))
             })
             .collect::<Result<Vec<_>, EngineError>>()?;
-        let now = now_ms();
         let scripting = self.scripting.clone();
         let playbooks = playbooks.to_vec();
         let source_name = source.to_string();
@@ -254,6 +319,7 @@ impl Engine {
                 move |subject, previous, person| match diff(previous, person) {
                     Diff::Unchanged => Observed::Unchanged,
                     Diff::Baseline => Observed::Baseline,
+                    Diff::Event(_) if baseline => Observed::Baseline,
                     Diff::Event(change) => {
                         let event = dispatch::change_event(
                             &source_name,
@@ -269,6 +335,9 @@ impl Engine {
                 },
             )
             .await?;
+        if records.iter().any(|r| r.timers_changed) {
+            self.date_timers.notify_one();
+        }
         if mode == ObserveMode::Apply {
             self.wake();
         }

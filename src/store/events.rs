@@ -5,6 +5,7 @@ use serde_json::Value;
 use sqlx::Row;
 
 use super::runs::{insert_run, NewRun};
+use super::timers::{apply_date_timers, DateTimerPlan};
 use super::{json_text, parse_json, Store, StoreError};
 
 /// An event to record. A second event with the same idempotency key is dropped.
@@ -71,15 +72,20 @@ pub enum ObserveMode {
 pub struct ObservationRecord {
     pub outcome: ObservationOutcome,
     pub event: Option<(NewEvent, Vec<Dispatch>)>,
+    /// A `person.date` timer of the person was created, moved or dropped.
+    pub timers_changed: bool,
 }
 
+/// One observation of a batch: the subject's id, the person, and the `person.date` timers the
+/// playbooks want for them.
+pub type Sighting = (String, Value, Vec<DateTimerPlan>);
+
 /// Diffs one observation against the stored state and, in `Apply` mode, stores it with its
-/// event and runs in `tx`. In `Plan` mode it only reads.
+/// event, runs and date timers in `tx`. In `Plan` mode it only reads.
 fn observe_one<F>(
     tx: &rusqlite::Transaction<'_>,
     source: &str,
-    subject_id: &str,
-    person: &Value,
+    (subject_id, person, timers): &Sighting,
     now: i64,
     mode: ObserveMode,
     diff: &mut F,
@@ -96,10 +102,17 @@ where
         None => None,
     };
     let observed = diff(subject_id, previous.as_ref(), person);
+    // Timers follow the person even when nothing changed: a playbook with a new date trigger
+    // arms them on the next sighting.
+    let timers_changed = match mode {
+        ObserveMode::Apply => apply_date_timers(tx, source, subject_id, timers, now)? > 0,
+        ObserveMode::Plan => false,
+    };
     if matches!(observed, Observed::Unchanged) {
         return Ok(ObservationRecord {
             outcome: ObservationOutcome::Unchanged,
             event: None,
+            timers_changed,
         });
     }
     if mode == ObserveMode::Apply {
@@ -114,6 +127,7 @@ where
         return Ok(ObservationRecord {
             outcome: ObservationOutcome::Baseline,
             event: None,
+            timers_changed,
         });
     };
     let runs = match mode {
@@ -143,11 +157,12 @@ where
     Ok(ObservationRecord {
         outcome,
         event: Some((event, dispatches)),
+        timers_changed,
     })
 }
 
 /// Records one event and its dispatches; `None` when its idempotency key was seen before.
-fn record(
+pub(super) fn record(
     tx: &rusqlite::Transaction<'_>,
     event: &NewEvent,
     dispatches: &[Dispatch],
@@ -209,15 +224,18 @@ impl Store {
     }
 
     /// Stores what `source` now says about `subject_id` and, in the same transaction, the event
-    /// `diff` derives from the previous observation (if any) and the runs it starts.
+    /// `diff` derives from the previous observation (if any), the runs it starts and the
+    /// person's `person.date` timers. The flag says whether a timer was created, moved or
+    /// dropped.
     pub async fn observe<F>(
         &self,
         source: String,
         subject_id: String,
         person: Value,
+        timers: Vec<DateTimerPlan>,
         now: i64,
         diff: F,
-    ) -> Result<ObservationOutcome, StoreError>
+    ) -> Result<(ObservationOutcome, bool), StoreError>
     where
         F: FnOnce(Option<&Value>, &Value) -> Observed + Send + 'static,
     {
@@ -225,7 +243,7 @@ impl Store {
         let records = self
             .observe_many(
                 source,
-                vec![(subject_id, person)],
+                vec![(subject_id, person, timers)],
                 now,
                 ObserveMode::Apply,
                 move |_, previous, person| match diff.take() {
@@ -237,7 +255,9 @@ impl Store {
         Ok(records
             .into_iter()
             .next()
-            .map_or(ObservationOutcome::Unchanged, |r| r.outcome))
+            .map_or((ObservationOutcome::Unchanged, false), |r| {
+                (r.outcome, r.timers_changed)
+            }))
     }
 
     /// Many observations from one source in one transaction (a CSV import's batch): each is
@@ -247,7 +267,7 @@ impl Store {
     pub async fn observe_many<F>(
         &self,
         source: String,
-        items: Vec<(String, Value)>,
+        items: Vec<Sighting>,
         now: i64,
         mode: ObserveMode,
         mut diff: F,
@@ -263,10 +283,8 @@ impl Store {
                 ObserveMode::Plan => conn.transaction()?,
             };
             let mut out = Vec::with_capacity(items.len());
-            for (subject_id, person) in &items {
-                out.push(observe_one(
-                    &tx, &source, subject_id, person, now, mode, &mut diff,
-                )?);
+            for item in &items {
+                out.push(observe_one(&tx, &source, item, now, mode, &mut diff)?);
             }
             match mode {
                 ObserveMode::Apply => tx.commit()?,

@@ -14,6 +14,7 @@ mod playbooks;
 mod rows;
 mod runs;
 mod steps;
+mod timers;
 
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -24,13 +25,14 @@ use sqlx::sqlite::{
 };
 
 pub use events::{
-    Dispatch, NewEvent, ObservationOutcome, ObservationRecord, ObserveMode, Observed,
+    Dispatch, NewEvent, ObservationOutcome, ObservationRecord, ObserveMode, Observed, Sighting,
 };
 pub use imports::{ImportRecord, ImportRowRecord};
 pub use playbooks::PlaybookVersion;
 pub use rows::{Claimed, RunFilter, RunRow, StepRow};
 pub use runs::NewRun;
 pub use steps::{RunUpdate, StepCommit, StepRecord, StepWriter};
+pub use timers::{DateTimerPlan, DateTimerRow, DueDateTimer};
 
 /// A failed store operation.
 #[derive(Debug, thiserror::Error)]
