@@ -4,6 +4,7 @@
 //! and its rate limiter; the actions in `crate::actions::connector` call into them.
 
 pub mod args;
+mod bearer;
 pub mod entra;
 pub mod google;
 pub mod hr;
@@ -169,6 +170,17 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        use std::time::Duration;
+        assert_eq!(super::retry_after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(
+            super::retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(super::retry_after("soon"), None);
+    }
+
     use super::*;
 
     #[test]

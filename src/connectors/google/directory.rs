@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
-use reqwest::header::RETRY_AFTER;
 use reqwest::Method;
 use serde_json::Value;
 
 use super::Client;
 use crate::actions::ActionError;
-use crate::connectors::retry_after;
+use crate::connectors::bearer::{self, NoAnswer};
 
 /// Reasons Google gives for throttling (CONTRACT §5): a 403 with one of them is not a refusal.
 const RATE_LIMITED: &[&str] = &[
@@ -123,62 +122,34 @@ impl Client {
             call: call.clone(),
         };
         let _permit = self.limiter.acquire().await;
-        for attempt in 0..2 {
-            let token = self
-                .tokens
-                .get(|| self.auth.fetch(&self.http))
-                .await
-                .map_err(|(transient, message)| {
-                    fail(if transient { 0 } else { 401 }, "token", message)
-                })?;
-            let mut req = self
-                .http
-                .request(method.clone(), &url)
-                .bearer_auth(token.expose());
-            if !query.is_empty() {
-                req = req.query(query);
+        let answer = bearer::send(
+            &self.tokens,
+            || self.auth.fetch(&self.http),
+            |token| {
+                let mut req = self.http.request(method.clone(), &url).bearer_auth(token);
+                if !query.is_empty() {
+                    req = req.query(query);
+                }
+                match body {
+                    Some(b) => req.json(b),
+                    None => req,
+                }
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            NoAnswer::Token { transient, message } => {
+                fail(if transient { 0 } else { 401 }, "token", message)
             }
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| fail(0, "network", error_chain(&e)))?;
-            let status = resp.status().as_u16();
-            if status == 401 && attempt == 0 {
-                // An expired or revoked token: mint a new one and try once more.
-                self.tokens.invalidate(&token).await;
-                continue;
-            }
-            let wait = resp
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(retry_after);
-            let bytes = resp
-                .bytes()
-                .await
-                .map_err(|e| fail(0, "network", error_chain(&e)))?;
-            let body: Value = if bytes.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_slice(&bytes)
-                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-            };
-            if (200..300).contains(&status) {
-                return Ok(body);
-            }
-            let (reason, message) = parse_error(status, &body);
-            let mut e = fail(status, &reason, message);
-            e.retry_after = wait;
-            return Err(e);
+            NoAnswer::Network(message) => fail(0, "network", message),
+        })?;
+        if (200..300).contains(&answer.status) {
+            return Ok(answer.body);
         }
-        Err(fail(
-            401,
-            "authError",
-            "a freshly minted token was refused too".into(),
-        ))
+        let (reason, message) = parse_error(answer.status, &answer.body);
+        let mut e = fail(answer.status, &reason, message);
+        e.retry_after = answer.retry_after;
+        Err(e)
     }
 
     pub(super) async fn get(
@@ -233,17 +204,6 @@ impl Client {
             }
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s
 }
 
 #[cfg(test)]
