@@ -3,8 +3,9 @@
 //! Module map: `playbook` (YAML → checked model) and `script` (the sandboxed Rhai engine) load
 //! what users write; `engine` turns events into runs and executes them durably over `store`
 //! (SQLite via sqlx); `actions` are the operations steps use; `observation` diffs sightings of a
-//! `person` into events; `cli` is the `roster` command; `sandbox` serves local emulators of the identity
-//! APIs (Graph, Google Directory, their token endpoints, an HR API) for tests and playbook authors.
+//! `person` into events; `imports` turns CSV files into observations; `cli` is the `roster`
+//! command; `sandbox` serves local emulators of the identity APIs (Graph, Google Directory,
+//! their token endpoints, an HR API) for tests and playbook authors.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)]
 
 pub mod actions;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod connectors;
 pub mod cron;
 pub mod engine;
+pub mod imports;
 pub mod logging;
 pub mod observation;
 pub mod person;

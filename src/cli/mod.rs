@@ -1,6 +1,7 @@
 //! The `roster` command line: what the user typed (clap), and one function per command.
 
 mod execute;
+mod import;
 mod render;
 mod runs;
 mod sandbox;
@@ -68,6 +69,10 @@ pub enum Command {
         #[arg(long, env = "USER", default_value = "cli")]
         by: String,
     },
+    /// Import a CSV file with an import profile of the config: each valid row is an
+    /// observation (joined, changed, left, returned or unchanged); exit code 1 when any row
+    /// had errors.
+    Import(import::ImportArgs),
     /// Serve local emulators of Graph, Google Directory, their token endpoints and an HR API.
     Sandbox(sandbox::SandboxArgs),
     /// Reject a run waiting for review or approval: it ends without executing further.
@@ -152,6 +157,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Worker(args) => execute::worker(g, args).await,
         Command::Runs(cmd) => runs::runs(g, cmd).await,
         Command::Sandbox(args) => sandbox::sandbox(args).await,
+        Command::Import(args) => import::import(g, args).await,
         Command::Approve {
             run,
             set,

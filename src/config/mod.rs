@@ -1,4 +1,4 @@
-//! `roster.yaml`: the database, the secrets key and the connections.
+//! `roster.yaml`: the database, the secrets key, the connections and the CSV import profiles.
 //!
 //! Every value can also be set from the environment: `ROSTER_<PATH>` with `__` between the
 //! keys, e.g. `ROSTER_CONNECTIONS__ENTRA__TENANT_ID=contoso.onmicrosoft.com` or
@@ -6,6 +6,7 @@
 //! `{ file: PATH }`; a literal at a secret's key is refused with the place it was found.
 
 mod connections;
+mod imports;
 mod triggers;
 mod webhooks;
 
@@ -23,6 +24,10 @@ pub use connections::{
     Limits, SmtpConfig, SmtpSecurity,
 };
 
+pub use imports::{
+    check_field, Case, ColumnSpec, ImportProfile, StatusValues, DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_ROWS, PERSON_FIELDS,
+};
 pub use triggers::{DatesConfig, GooglePush, GoogleTrigger, TriggersConfig};
 pub use webhooks::{FieldMapping, FieldRule, WebhookConfig, DEFAULT_SIGNATURE_HEADER};
 
@@ -47,6 +52,7 @@ const TOP_LEVEL: &[&str] = &[
     "database",
     "secrets_key",
     "connections",
+    "imports",
     "triggers",
     "webhooks",
 ];
@@ -87,6 +93,12 @@ pub struct Config {
     /// The untyped `connections:` map; typed per kind after loading.
     #[serde(default, rename = "connections")]
     raw_connections: BTreeMap<String, Yaml>,
+    /// CSV import profiles by name (`roster import --profile NAME`, `POST /api/v1/imports`).
+    #[serde(default, skip)]
+    pub imports: BTreeMap<String, ImportProfile>,
+    /// The untyped `imports:` map; typed per profile after loading.
+    #[serde(default, rename = "imports")]
+    raw_imports: BTreeMap<String, Yaml>,
     /// Google Workspace polling and push, and `person.date` timer settings.
     #[serde(default)]
     pub triggers: TriggersConfig,
@@ -156,6 +168,13 @@ impl Config {
                 message,
             })?;
             config.connections.insert(name, typed);
+        }
+        for (name, raw) in std::mem::take(&mut config.raw_imports) {
+            let typed = ImportProfile::parse(raw).map_err(|message| ConfigError {
+                place: format!("{file}: imports.{name}"),
+                message,
+            })?;
+            config.imports.insert(name, typed);
         }
         let checked = config.triggers.check().and_then(|()| {
             config

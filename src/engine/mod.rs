@@ -28,7 +28,8 @@ use crate::playbook::{self, Playbook};
 use crate::script::Scripting;
 use crate::secret::SecretBox;
 use crate::store::{
-    Dispatch, NewEvent, ObservationOutcome, Observed, PlaybookVersion, Store, StoreError,
+    Dispatch, NewEvent, ObservationOutcome, ObservationRecord, ObserveMode, Observed,
+    PlaybookVersion, Store, StoreError,
 };
 use status::RunStatus;
 
@@ -256,34 +257,73 @@ impl Engine {
         person: Value,
         baseline: bool,
     ) -> Result<ObservationOutcome, EngineError> {
-        let subject = person
-            .get("id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                EngineError::Invalid(format!("an observation from '{source}' has no person id"))
-            })?
-            .to_string();
+        let records = self
+            .observe_batch(
+                playbooks,
+                source,
+                vec![person],
+                ObserveMode::Apply,
+                baseline,
+            )
+            .await?;
+        Ok(records
+            .into_iter()
+            .next()
+            .map_or(ObservationOutcome::Unchanged, |r| r.outcome))
+    }
+
+    /// Many observations from one source in one transaction (an import's batch), each exactly
+    /// as `observe` records it: the subject, its event, the runs it starts and its date
+    /// timers. With `ObserveMode::Plan` nothing is written and the records are the plan.
+    pub async fn observe_many(
+        &self,
+        playbooks: &[Arc<Playbook>],
+        source: &str,
+        people: Vec<Value>,
+        mode: ObserveMode,
+    ) -> Result<Vec<ObservationRecord>, EngineError> {
+        self.observe_batch(playbooks, source, people, mode, false)
+            .await
+    }
+
+    async fn observe_batch(
+        &self,
+        playbooks: &[Arc<Playbook>],
+        source: &str,
+        people: Vec<Value>,
+        mode: ObserveMode,
+        baseline: bool,
+    ) -> Result<Vec<ObservationRecord>, EngineError> {
         let now = now_ms();
-        let timers = crate::triggers::dates::plans(playbooks, &person, now - self.date_catch_up_ms);
+        let items = people
+            .into_iter()
+            .map(|person| {
+                let subject = person.get("id").and_then(Value::as_str).ok_or_else(|| {
+                    EngineError::Invalid(format!("an observation from '{source}' has no person id"))
+                })?;
+                let timers =
+                    crate::triggers::dates::plans(playbooks, &person, now - self.date_catch_up_ms);
+                Ok((subject.to_string(), person, timers))
+            })
+            .collect::<Result<Vec<_>, EngineError>>()?;
         let scripting = self.scripting.clone();
         let playbooks = playbooks.to_vec();
         let source_name = source.to_string();
-        let (outcome, timers_changed) = self
+        let records = self
             .store
-            .observe(
+            .observe_many(
                 source.to_string(),
-                subject.clone(),
-                person,
-                timers,
+                items,
                 now,
-                move |previous, person| match diff(previous, person) {
+                mode,
+                move |subject, previous, person| match diff(previous, person) {
                     Diff::Unchanged => Observed::Unchanged,
                     Diff::Baseline => Observed::Baseline,
                     Diff::Event(_) if baseline => Observed::Baseline,
                     Diff::Event(change) => {
                         let event = dispatch::change_event(
                             &source_name,
-                            &subject,
+                            subject,
                             previous,
                             person,
                             &change,
@@ -295,11 +335,13 @@ impl Engine {
                 },
             )
             .await?;
-        if timers_changed {
+        if records.iter().any(|r| r.timers_changed) {
             self.date_timers.notify_one();
         }
-        self.wake();
-        Ok(outcome)
+        if mode == ObserveMode::Apply {
+            self.wake();
+        }
+        Ok(records)
     }
 
     /// Approves a run parked for review or approval. `corrections` (person fields) make a

@@ -59,6 +59,108 @@ pub enum ObservationOutcome {
     },
 }
 
+/// Whether an observation is stored or only planned (a dry run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObserveMode {
+    Apply,
+    Plan,
+}
+
+/// One observation of a batch: what it turned into and, when the diff found a change, the
+/// event and what each matching playbook does with it (recorded, or planned in a dry run).
+#[derive(Debug)]
+pub struct ObservationRecord {
+    pub outcome: ObservationOutcome,
+    pub event: Option<(NewEvent, Vec<Dispatch>)>,
+    /// A `person.date` timer of the person was created, moved or dropped.
+    pub timers_changed: bool,
+}
+
+/// One observation of a batch: the subject's id, the person, and the `person.date` timers the
+/// playbooks want for them.
+pub type Sighting = (String, Value, Vec<DateTimerPlan>);
+
+/// Diffs one observation against the stored state and, in `Apply` mode, stores it with its
+/// event, runs and date timers in `tx`. In `Plan` mode it only reads.
+fn observe_one<F>(
+    tx: &rusqlite::Transaction<'_>,
+    source: &str,
+    (subject_id, person, timers): &Sighting,
+    now: i64,
+    mode: ObserveMode,
+    diff: &mut F,
+) -> Result<ObservationRecord, StoreError>
+where
+    F: FnMut(&str, Option<&Value>, &Value) -> Observed,
+{
+    let previous: Option<String> = tx
+        .prepare_cached("SELECT person FROM subjects WHERE source = ? AND subject_id = ?")?
+        .query_row(params![source, subject_id], |row| row.get(0))
+        .optional()?;
+    let previous = match previous {
+        Some(text) => Some(parse_json("subject", &text)?),
+        None => None,
+    };
+    let observed = diff(subject_id, previous.as_ref(), person);
+    // Timers follow the person even when nothing changed: a playbook with a new date trigger
+    // arms them on the next sighting.
+    let timers_changed = match mode {
+        ObserveMode::Apply => apply_date_timers(tx, source, subject_id, timers, now)? > 0,
+        ObserveMode::Plan => false,
+    };
+    if matches!(observed, Observed::Unchanged) {
+        return Ok(ObservationRecord {
+            outcome: ObservationOutcome::Unchanged,
+            event: None,
+            timers_changed,
+        });
+    }
+    if mode == ObserveMode::Apply {
+        tx.prepare_cached(
+            "INSERT INTO subjects (source, subject_id, person, observed_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (source, subject_id) DO UPDATE SET person = excluded.person, \
+             observed_at = excluded.observed_at",
+        )?
+        .execute(params![source, subject_id, json_text(person), now])?;
+    }
+    let Observed::Event(event, dispatches) = observed else {
+        return Ok(ObservationRecord {
+            outcome: ObservationOutcome::Baseline,
+            event: None,
+            timers_changed,
+        });
+    };
+    let runs = match mode {
+        ObserveMode::Apply => record(tx, &event, &dispatches, now)?,
+        ObserveMode::Plan => {
+            let seen = tx
+                .prepare_cached("SELECT 1 FROM events WHERE idempotency_key = ?")?
+                .exists(params![event.idempotency_key])?;
+            (!seen).then(|| {
+                dispatches
+                    .iter()
+                    .filter_map(|d| match d {
+                        Dispatch::Run(run) => Some(run.id.clone()),
+                        Dispatch::Filtered { .. } => None,
+                    })
+                    .collect()
+            })
+        }
+    };
+    let outcome = match runs {
+        Some(runs) => ObservationOutcome::Recorded {
+            event_id: event.id.clone(),
+            runs,
+        },
+        None => ObservationOutcome::Duplicate,
+    };
+    Ok(ObservationRecord {
+        outcome,
+        event: Some((event, dispatches)),
+        timers_changed,
+    })
+}
+
 /// Records one event and its dispatches; `None` when its idempotency key was seen before.
 pub(super) fn record(
     tx: &rusqlite::Transaction<'_>,
@@ -137,44 +239,58 @@ impl Store {
     where
         F: FnOnce(Option<&Value>, &Value) -> Observed + Send + 'static,
     {
+        let mut diff = Some(diff);
+        let records = self
+            .observe_many(
+                source,
+                vec![(subject_id, person, timers)],
+                now,
+                ObserveMode::Apply,
+                move |_, previous, person| match diff.take() {
+                    Some(diff) => diff(previous, person),
+                    None => Observed::Unchanged,
+                },
+            )
+            .await?;
+        Ok(records
+            .into_iter()
+            .next()
+            .map_or((ObservationOutcome::Unchanged, false), |r| {
+                (r.outcome, r.timers_changed)
+            }))
+    }
+
+    /// Many observations from one source in one transaction (a CSV import's batch): each is
+    /// diffed against the stored state (or an earlier item of the batch) and stored with its
+    /// event and runs exactly as `observe` does. With `ObserveMode::Plan` nothing is written
+    /// and the records say what would have been.
+    pub async fn observe_many<F>(
+        &self,
+        source: String,
+        items: Vec<Sighting>,
+        now: i64,
+        mode: ObserveMode,
+        mut diff: F,
+    ) -> Result<Vec<ObservationRecord>, StoreError>
+    where
+        F: FnMut(&str, Option<&Value>, &Value) -> Observed + Send + 'static,
+    {
         self.with_ingest(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let previous: Option<String> = tx
-                .prepare_cached("SELECT person FROM subjects WHERE source = ? AND subject_id = ?")?
-                .query_row(params![source, subject_id], |row| row.get(0))
-                .optional()?;
-            let previous = match previous {
-                Some(text) => Some(parse_json("subject", &text)?),
-                None => None,
-            };
-            let observed = diff(previous.as_ref(), &person);
-            // Timers follow the person even when nothing changed: a playbook with a new date
-            // trigger arms them on the next sighting.
-            let timers_changed = apply_date_timers(&tx, &source, &subject_id, &timers, now)? > 0;
-            if matches!(observed, Observed::Unchanged) {
-                tx.commit()?;
-                return Ok((ObservationOutcome::Unchanged, timers_changed));
-            }
-            tx.prepare_cached(
-                "INSERT INTO subjects (source, subject_id, person, observed_at) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (source, subject_id) DO UPDATE SET person = excluded.person, \
-                 observed_at = excluded.observed_at",
-            )?
-            .execute(params![source, subject_id, json_text(&person), now])?;
-            let outcome = match observed {
-                Observed::Event(event, dispatches) => {
-                    match record(&tx, &event, &dispatches, now)? {
-                        Some(runs) => ObservationOutcome::Recorded {
-                            event_id: event.id.clone(),
-                            runs,
-                        },
-                        None => ObservationOutcome::Duplicate,
-                    }
+            let tx = match mode {
+                ObserveMode::Apply => {
+                    conn.transaction_with_behavior(TransactionBehavior::Immediate)?
                 }
-                _ => ObservationOutcome::Baseline,
+                ObserveMode::Plan => conn.transaction()?,
             };
-            tx.commit()?;
-            Ok((outcome, timers_changed))
+            let mut out = Vec::with_capacity(items.len());
+            for item in &items {
+                out.push(observe_one(&tx, &source, item, now, mode, &mut diff)?);
+            }
+            match mode {
+                ObserveMode::Apply => tx.commit()?,
+                ObserveMode::Plan => tx.rollback()?,
+            }
+            Ok(out)
         })
         .await
     }

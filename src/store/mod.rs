@@ -3,11 +3,13 @@
 //! `Store` owns the connection pool. Its operations are grouped by the table they own:
 //! `runs` (submission, claims, leases, manual transitions), `steps` (the group-commit writer that
 //! records a step and moves its run on in one transaction), `events` (events, dispatches and the
-//! `subjects` an observation is diffed against) and `playbooks` (pinned playbook versions).
+//! `subjects` an observation is diffed against), `imports` (CSV import reports and their rows)
+//! and `playbooks` (pinned playbook versions).
 //! Every status change is an `UPDATE … WHERE status = <expected>` whose row count is checked, so
 //! two workers can never both finish the same step.
 
 mod events;
+mod imports;
 mod playbooks;
 mod rows;
 mod runs;
@@ -22,7 +24,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use events::{Dispatch, NewEvent, ObservationOutcome, Observed};
+pub use events::{
+    Dispatch, NewEvent, ObservationOutcome, ObservationRecord, ObserveMode, Observed, Sighting,
+};
+pub use imports::{ImportRecord, ImportRowRecord};
 pub use playbooks::PlaybookVersion;
 pub use rows::{Claimed, RunFilter, RunRow, StepRow};
 pub use runs::NewRun;
@@ -46,6 +51,9 @@ pub enum StoreError {
     Corrupt { what: String, detail: String },
     #[error("no run with id '{0}'")]
     NoSuchRun(String),
+    /// Rows or an end were written to an import that has already ended.
+    #[error("import {0} is no longer running")]
+    ImportEnded(String),
     /// A guarded transition found the row in another state.
     #[error("run {run} is {actual}, {wanted}")]
     WrongState {

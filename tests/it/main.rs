@@ -17,6 +17,8 @@ mod entra;
 mod entra_contract;
 mod google;
 mod hr;
+mod imports;
+mod imports_http;
 mod observations;
 mod playbooks;
 mod quickstart;
