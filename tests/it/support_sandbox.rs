@@ -135,3 +135,16 @@ pub fn sku_id(part: &str) -> String {
         .map(|s| s.sku_id.clone())
         .unwrap_or_else(|| panic!("no SKU {part} in the seed"))
 }
+
+/// Requests the sandbox answered with an injected 429 or 5xx.
+pub fn faulted_requests(sandbox: &Sandbox) -> u64 {
+    sandbox.state()["requests"]
+        .as_object()
+        .into_iter()
+        .flat_map(|routes| routes.values())
+        .filter_map(Value::as_object)
+        .flat_map(|by_status| by_status.iter())
+        .filter(|(status, _)| status.as_str() == "429" || status.starts_with('5'))
+        .filter_map(|(_, n)| n.as_u64())
+        .sum()
+}
