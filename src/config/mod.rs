@@ -1,4 +1,4 @@
-//! `roster.yaml`: the database, the secrets key and the connections.
+//! `roster.yaml`: the database, the secrets key, the connections and the server.
 //!
 //! Every value can also be set from the environment: `ROSTER_<PATH>` with `__` between the
 //! keys, e.g. `ROSTER_CONNECTIONS__ENTRA__TENANT_ID=contoso.onmicrosoft.com` or
@@ -6,6 +6,7 @@
 //! `{ file: PATH }`; a literal at a secret's key is refused with the place it was found.
 
 mod connections;
+mod server;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,8 @@ pub use connections::{
     BasicAuth, Certificate, ConnectionConfig, EntraConfig, GoogleConfig, HttpAuth, HttpConfig,
     Limits, SmtpConfig, SmtpSecurity,
 };
+
+pub use server::ServerConfig;
 
 use crate::secret::SecretRef;
 
@@ -38,7 +41,7 @@ pub fn from_yaml_tree<T: DeserializeOwned>(tree: Yaml) -> Result<T, serde_yaml::
 pub const DEFAULT_PATH: &str = "roster.yaml";
 
 /// The top-level keys an environment override may set.
-const TOP_LEVEL: &[&str] = &["database", "secrets_key", "connections"];
+const TOP_LEVEL: &[&str] = &["database", "secrets_key", "connections", "server"];
 
 /// Keys whose values are credentials: a literal there is an error.
 const SECRET_KEYS: &[&str] = &[
@@ -72,6 +75,9 @@ pub struct Config {
     pub secrets_key: Option<SecretRef>,
     #[serde(default, skip)]
     pub connections: BTreeMap<String, ConnectionConfig>,
+    /// `roster serve`: listen address, request size limit, playbooks directory.
+    #[serde(default)]
+    pub server: ServerConfig,
     /// The untyped `connections:` map; typed per kind after loading.
     #[serde(default, rename = "connections")]
     raw_connections: BTreeMap<String, Yaml>,

@@ -3,6 +3,7 @@
 //! and its rate limiter; the actions in `crate::actions::connector` call into them.
 
 pub mod args;
+pub mod calls;
 pub mod entra;
 mod limiter;
 mod token;
@@ -45,8 +46,9 @@ impl Connections {
             };
             match c {
                 ConnectionConfig::Entra(e) => {
-                    let client =
-                        entra::Client::new(e, &config.base_dir, http.clone()).map_err(place)?;
+                    let client = entra::Client::new(e, &config.base_dir, http.clone())
+                        .map_err(place)?
+                        .named(name);
                     out.by_name
                         .insert(name.clone(), Connection::Entra(Arc::new(client)));
                 }

@@ -8,6 +8,7 @@
 
 pub mod dispatch;
 mod executor;
+pub mod metrics;
 pub mod retry;
 pub mod status;
 mod worker;
@@ -65,6 +66,7 @@ pub struct Engine {
     /// Wakes the workers of this process when work becomes ready.
     wake: Arc<Notify>,
     changes: broadcast::Sender<RunChange>,
+    metrics: metrics::Metrics,
 }
 
 impl Engine {
@@ -86,6 +88,7 @@ impl Engine {
             versions: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
             changes,
+            metrics: metrics::Metrics::default(),
         }
     }
 
@@ -113,6 +116,11 @@ impl Engine {
 
     pub fn scripting(&self) -> &Scripting {
         &self.scripting
+    }
+
+    /// Step latencies and external calls measured by this process's workers.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
     }
 
     /// Run status changes committed by this process's workers.

@@ -7,11 +7,13 @@
 //! Every status change is an `UPDATE … WHERE status = <expected>` whose row count is checked, so
 //! two workers can never both finish the same step.
 
+mod calls;
 mod events;
 mod playbooks;
 mod rows;
 mod runs;
 mod steps;
+mod tokens;
 
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -21,11 +23,13 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use calls::CallRow;
 pub use events::{Dispatch, NewEvent, ObservationOutcome, Observed};
 pub use playbooks::PlaybookVersion;
 pub use rows::{Claimed, RunFilter, RunRow, StepRow};
 pub use runs::NewRun;
 pub use steps::{RunUpdate, StepCommit, StepRecord, StepWriter};
+pub use tokens::TokenRow;
 
 /// A failed store operation.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +48,9 @@ pub enum StoreError {
     Corrupt { what: String, detail: String },
     #[error("no run with id '{0}'")]
     NoSuchRun(String),
+    /// A unique name or key is taken.
+    #[error("{0}")]
+    Conflict(String),
     /// A guarded transition found the row in another state.
     #[error("run {run} is {actual}, {wanted}")]
     WrongState {
@@ -137,6 +144,12 @@ impl Store {
         })
         .await
         .map_err(|e| corrupt("ingest task", e))?
+    }
+
+    /// Whether the database answers (a trivial query).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// The pool, for the few callers (benchmarks, tests) that measure the database itself.

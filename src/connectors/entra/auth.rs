@@ -121,7 +121,11 @@ impl Credentials {
 
     /// Requests a token. Errors are the identity platform's `error_description`, which names
     /// the problem (AADSTS7000215 invalid secret, AADSTS700027 bad assertion, …).
-    pub async fn fetch(&self, http: &reqwest::Client) -> Result<Fetched, (bool, String)> {
+    pub async fn fetch(
+        &self,
+        http: &reqwest::Client,
+        connection: &str,
+    ) -> Result<Fetched, (bool, String)> {
         let mut form: Vec<(&str, String)> = vec![
             ("grant_type", "client_credentials".into()),
             ("client_id", self.client_id.clone()),
@@ -160,17 +164,16 @@ impl Credentials {
                 form.push(("client_assertion", jwt));
             }
         }
-        let resp = http
-            .post(&self.token_url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| {
-                (
-                    true,
-                    format!("token request to {} failed: {e}", self.token_url),
-                )
-            })?;
+        let sent = std::time::Instant::now();
+        let resp = http.post(&self.token_url).form(&form).send().await;
+        let status = resp.as_ref().map_or(0, |r| r.status().as_u16());
+        crate::connectors::calls::record(connection, "POST", &self.token_url, status, sent);
+        let resp = resp.map_err(|e| {
+            (
+                true,
+                format!("token request to {} failed: {e}", self.token_url),
+            )
+        })?;
         let status = resp.status();
         let body: serde_json::Value = resp.json().await.unwrap_or_default();
         if !status.is_success() {

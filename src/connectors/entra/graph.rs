@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::Client;
 use crate::actions::ActionError;
-use crate::connectors::error_chain;
+use crate::connectors::{calls, error_chain};
 
 /// A Graph call that did not succeed: Graph's `error.code` and `error.message`.
 #[derive(Debug, Clone)]
@@ -113,7 +113,7 @@ impl Client {
         for attempt in 0..2 {
             let token = self
                 .tokens
-                .get(|| self.auth.fetch(&self.http))
+                .get(|| self.auth.fetch(&self.http, &self.name))
                 .await
                 .map_err(|(transient, message)| {
                     fail(if transient { 0 } else { 401 }, "token", message)
@@ -132,11 +132,11 @@ impl Client {
                     .header(CONTENT_TYPE, "application/scim+json")
                     .body(v.to_string()),
             };
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| fail(0, "network", error_chain(&e)))?;
-            let status = resp.status().as_u16();
+            let sent = std::time::Instant::now();
+            let resp = req.send().await;
+            let status = resp.as_ref().map_or(0, |r| r.status().as_u16());
+            calls::record(&self.name, method.as_str(), &url, status, sent);
+            let resp = resp.map_err(|e| fail(0, "network", error_chain(&e)))?;
             if status == 401 && attempt == 0 {
                 // An expired or revoked token: fetch a new one and try once more.
                 self.tokens.invalidate(&token).await;
