@@ -5,8 +5,10 @@
 mod support;
 mod support_checks;
 mod support_sandbox;
+mod support_serve;
 
 mod actions;
+mod api_runs;
 mod approvals;
 mod concurrency;
 mod durability;
@@ -16,6 +18,7 @@ mod observations;
 mod playbooks;
 mod quickstart;
 mod retries;
+mod serve;
 mod timers;
 
 mod sandbox_conformance;
