@@ -250,6 +250,9 @@ steps:
   - id: revoke
     uses: entra.revoke_sessions
     with: { user: "${{ person.primary_email }}" }
+  - id: memberships
+    uses: entra.list_groups
+    with: { user: "${{ person.primary_email }}" }
   - id: groups
     uses: entra.remove_from_all_groups
     with: { user: "${{ person.primary_email }}" }
@@ -284,6 +287,10 @@ async fn offboarding_steps_are_idempotent() {
 
     let (code, shown) = run(&ws, OFFBOARD, &megan).await;
     assert_eq!(code, 0, "{shown:#}");
+    assert_eq!(
+        step(&shown, "memberships")["outputs"]["groups"],
+        json!([{ "id": "1a2b3c4d-5e6f-4071-8293-a4b5c6d7e803", "display_name": "Dept Sales", "dynamic": false }])
+    );
     assert_eq!(
         step(&shown, "groups")["outputs"]["removed"],
         json!([{ "id": "1a2b3c4d-5e6f-4071-8293-a4b5c6d7e803", "display_name": "Dept Sales" }])
@@ -422,5 +429,140 @@ async fn two_hundred_onboardings_succeed_under_faults_without_duplicates() {
         requests.contains("\"429\"") && requests.contains("\"503\""),
         "{requests}"
     );
+    sandbox.shutdown().await;
+}
+
+const GROUPS_AND_ENABLE: &str = r#"
+name: mover
+on: [ { manual: {} } ]
+steps:
+  - id: leave
+    uses: entra.remove_from_groups
+    with: { user: "${{ person.primary_email }}", groups: ["Dept Engineering", "Location Berlin"] }
+    retry: { attempts: 12, backoff: fixed, initial: 50ms }
+  - id: join
+    uses: entra.add_to_groups
+    with: { user: "${{ person.primary_email }}", groups: ["Dept Finance"] }
+    retry: { attempts: 12, backoff: fixed, initial: 50ms }
+  - id: disable
+    uses: entra.disable_user
+    with: { user: "${{ person.primary_email }}" }
+    retry: { attempts: 12, backoff: fixed, initial: 50ms }
+  - id: enable
+    uses: entra.enable_user
+    with: { user: "${{ person.primary_email }}" }
+    retry: { attempts: 12, backoff: fixed, initial: 50ms }
+"#;
+
+/// A mover's group changes and an enable, twice, under 30 % injected 5xx and 429: every step
+/// ends where it should, and the second pass finds nothing left to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_moves_and_enable_converge_under_faults_and_repeat_harmlessly() {
+    let sandbox = start(FaultConfig {
+        error_rate: 0.2,
+        throttle_rate: 0.1,
+        retry_after_s: 0,
+        rng_seed: Some(11),
+        ..FaultConfig::default()
+    })
+    .await;
+    let ws = Workspace::new();
+    write_config(&ws, &sandbox, Credential::Secret);
+    let adele = json!({"id": "E1001", "primary_email": "adele.vance@contoso.com"});
+    let id = "87d349ed-44d7-43e1-9a83-5f2406dee5bd".to_string();
+    let (code, shown) = run(&ws, GROUPS_AND_ENABLE, &adele).await;
+    assert_eq!(code, 0, "{shown:#}");
+    assert_eq!(
+        step(&shown, "leave")["outputs"]["removed"],
+        json!(["Dept Engineering", "Location Berlin"])
+    );
+    assert_eq!(
+        step(&shown, "join")["outputs"]["added"],
+        json!(["Dept Finance"])
+    );
+    assert_eq!(step(&shown, "enable")["outputs"]["account_enabled"], true);
+    assert!(!group_members(&sandbox, "Dept Engineering").contains(&id));
+    assert!(!group_members(&sandbox, "Location Berlin").contains(&id));
+    assert!(group_members(&sandbox, "Dept Finance").contains(&id));
+    assert_eq!(
+        user_by_upn(&sandbox, "adele.vance@contoso.com").unwrap()["accountEnabled"],
+        true
+    );
+
+    let (code, shown) = run(&ws, GROUPS_AND_ENABLE, &adele).await;
+    assert_eq!(code, 0, "{shown:#}");
+    assert_eq!(
+        step(&shown, "leave")["outputs"]["not_member"],
+        json!(["Dept Engineering", "Location Berlin"])
+    );
+    assert_eq!(
+        step(&shown, "join")["outputs"]["already"],
+        json!(["Dept Finance"])
+    );
+    let faulted: u64 = sandbox.state()["requests"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|by_status| by_status.as_object().unwrap().iter())
+        .filter(|(status, _)| status.as_str() == "429" || status.starts_with('5'))
+        .map(|(_, n)| n.as_u64().unwrap())
+        .sum();
+    assert!(faulted > 0, "faults were injected");
+    sandbox.shutdown().await;
+}
+
+const BULK: &str = r#"
+name: bulk
+on: [ { manual: {} } ]
+steps:
+  - id: records
+    uses: script
+    with:
+      code: |
+        let out = [];
+        for i in 0..60 {
+          out.push(#{ externalId: `B${i}`, userName: `bulk${i}@contoso.com`, active: true,
+                      displayName: `Bulk ${i}`, name: #{ givenName: "Bulk", familyName: `${i}` } });
+        }
+        #{ records: out }
+  - id: upload
+    uses: entra.bulk_upload
+    with:
+      service_principal_id: 5c6d7e8f-9a0b-4c1d-8e2f-3a4b5c6d7e8f
+      job_id: API2AAD.b16687d38faf42adb29892cdcaf01c6e.1a03de52-b9c3-4e2c-a1e3-9145aaa8e530
+      records: "${{ steps.records.records }}"
+"#;
+
+/// API-driven provisioning: 60 records go as two SCIM bulk requests; the sandbox applies them
+/// after its processing delay and logs one provisioning entry each. Uploading again updates,
+/// it does not duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_upload_provisions_records_once_through_the_provisioning_job() {
+    let sandbox = start(FaultConfig::default()).await;
+    let ws = Workspace::new();
+    write_config(&ws, &sandbox, Credential::Secret);
+    let bulk_users = |s: &roster::sandbox::Sandbox| {
+        users(s)
+            .iter()
+            .filter(|u| u["employeeId"].as_str().is_some_and(|e| e.starts_with('B')))
+            .count()
+    };
+    for pass in 0..2 {
+        let (code, shown) = run(&ws, BULK, &json!({"id": "batch"})).await;
+        assert_eq!(code, 0, "{shown:#}");
+        assert_eq!(
+            step(&shown, "upload")["outputs"],
+            json!({"requests": 2, "operations": 60})
+        );
+        let logs_expected = 60 * (pass + 1);
+        crate::support::eventually(Duration::from_secs(10), "the provisioning logs", || async {
+            let n = sandbox.state()["entra"]["provisioningLogs"]
+                .as_array()
+                .map_or(0, Vec::len);
+            (n >= logs_expected).then_some(())
+        })
+        .await;
+        assert_eq!(bulk_users(&sandbox), 60, "pass {pass}");
+    }
     sandbox.shutdown().await;
 }

@@ -132,12 +132,8 @@ async fn remove_one(c: &Client, gid: &str, uid: &str) -> Result<bool, ActionErro
     }
 }
 
-/// `entra.remove_from_all_groups`: every direct group membership except dynamic groups (whose
-/// rules decide) and the groups in `keep`. Outputs `removed: [{id, display_name}]` to restore
-/// from, and `kept`.
-pub async fn remove_all(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
-    let uid = user_id(c, args.str("user")?).await?;
-    let keep = args.str_list("keep")?;
+/// The user's direct group memberships (directory roles and administrative units left out).
+async fn memberships(c: &Client, uid: &str) -> Result<Vec<Membership>, ActionError> {
     let member_of = c
         .get_all(
             &format!("/users/{uid}/memberOf"),
@@ -145,31 +141,68 @@ pub async fn remove_all(c: &Client, args: &ArgMap) -> Result<Value, ActionError>
         )
         .await
         .map_err(|e| e.replicating("user"))?;
+    Ok(member_of
+        .iter()
+        .filter(|g| g.get("@odata.type").and_then(Value::as_str) == Some("#microsoft.graph.group"))
+        .map(|g| Membership {
+            id: g
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            name: g
+                .get("displayName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            dynamic: g
+                .get("groupTypes")
+                .and_then(Value::as_array)
+                .is_some_and(|t| t.iter().any(|x| x == "DynamicMembership")),
+        })
+        .collect())
+}
+
+struct Membership {
+    id: String,
+    name: String,
+    /// A dynamic group's rule decides its members; they cannot be removed by hand.
+    dynamic: bool,
+}
+
+impl Membership {
+    fn to_json(&self) -> Value {
+        json!({ "id": self.id, "display_name": self.name, "dynamic": self.dynamic })
+    }
+}
+
+/// `entra.list_groups`: the user's direct groups, `groups: [{id, display_name, dynamic}]`. An
+/// offboarding records them with this step before removing them, so the record is committed
+/// even if the removal is interrupted and retried.
+pub async fn list(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
+    let uid = user_id(c, args.str("user")?).await?;
+    let groups: Vec<Value> = memberships(c, &uid)
+        .await?
+        .iter()
+        .map(Membership::to_json)
+        .collect();
+    Ok(json!({ "groups": groups }))
+}
+
+/// `entra.remove_from_all_groups`: every direct group membership except dynamic groups (whose
+/// rules decide) and the groups in `keep`. Outputs `removed` and `kept`; a retry after an
+/// interruption reports only what it removed itself, so record first with `entra.list_groups`.
+pub async fn remove_all(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
+    let uid = user_id(c, args.str("user")?).await?;
+    let keep = args.str_list("keep")?;
     let (mut removed, mut kept) = (Vec::new(), Vec::new());
-    for g in member_of {
-        if g.get("@odata.type").and_then(Value::as_str) != Some("#microsoft.graph.group") {
-            continue; // directory roles and administrative units are not groups
-        }
-        let id = g
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let name = g
-            .get("displayName")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let dynamic = g
-            .get("groupTypes")
-            .and_then(Value::as_array)
-            .is_some_and(|t| t.iter().any(|x| x == "DynamicMembership"));
-        if dynamic || keep.iter().any(|k| *k == name || *k == id) {
-            kept.push(json!({ "id": id, "display_name": name }));
+    for g in memberships(c, &uid).await? {
+        if g.dynamic || keep.iter().any(|k| *k == g.name || *k == g.id) {
+            kept.push(json!({ "id": g.id, "display_name": g.name }));
             continue;
         }
-        if remove_one(c, &id, &uid).await? {
-            removed.push(json!({ "id": id, "display_name": name }));
+        if remove_one(c, &g.id, &uid).await? {
+            removed.push(json!({ "id": g.id, "display_name": g.name }));
         }
     }
     Ok(json!({ "removed": removed, "kept": kept }))

@@ -66,6 +66,7 @@ pub const ACTIONS: &[(&str, &[(&str, bool)])] = &[
         "entra.remove_from_groups",
         &[("user", true), ("groups", true)],
     ),
+    ("entra.list_groups", &[("user", true)]),
     (
         "entra.remove_from_all_groups",
         &[("user", true), ("keep", false)],
@@ -136,6 +137,7 @@ impl Client {
             "entra.remove_license" => licenses::remove(self, args).await,
             "entra.add_to_groups" => groups::add(self, args).await,
             "entra.remove_from_groups" => groups::remove(self, args).await,
+            "entra.list_groups" => groups::list(self, args).await,
             "entra.remove_from_all_groups" => groups::remove_all(self, args).await,
             "entra.bulk_upload" => bulk::upload(self, args).await,
             other => Err(ActionError::permanent(format!(
