@@ -196,17 +196,20 @@ pub(super) async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<i32> 
     Ok(0)
 }
 
-pub(super) async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C. SIGTERM's handler is installed when this is called (not when
+/// it is first polled), so a SIGTERM that arrives in between is not fatal.
+pub(super) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -22,6 +22,7 @@ pub(super) async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<i32> {
         shutdown_timeout: args.shutdown_timeout,
     };
     let json = g.json;
+    let signal = shutdown_signal();
     app::serve(
         config,
         &url,
@@ -39,7 +40,7 @@ pub(super) async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<i32> {
             let _ = std::io::stdout().flush();
         },
         async {
-            shutdown_signal().await;
+            signal.await;
             eprintln!("stopping: no new requests; letting in-flight steps finish");
         },
     )
