@@ -83,12 +83,14 @@ pub fn render(counts: &[(RunStatus, i64)], ready: i64, m: &Snapshot) -> String {
         "# HELP roster_external_calls_total Requests steps sent to other systems, by connection and HTTP status (0: no response)."
     );
     let _ = writeln!(out, "# TYPE roster_external_calls_total counter");
-    for ((connection, status), n) in &m.calls {
-        let _ = writeln!(
-            out,
-            "roster_external_calls_total{{connection=\"{}\",status=\"{status}\"}} {n}",
-            label(connection)
-        );
+    for (connection, by_status) in &m.calls {
+        for (status, n) in by_status {
+            let _ = writeln!(
+                out,
+                "roster_external_calls_total{{connection=\"{}\",status=\"{status}\"}} {n}",
+                label(connection)
+            );
+        }
     }
     out
 }

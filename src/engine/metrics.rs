@@ -39,8 +39,8 @@ impl Histogram {
 pub struct Snapshot {
     /// By action name.
     pub steps: BTreeMap<&'static str, Histogram>,
-    /// By (connection, HTTP status; 0 for no response).
-    pub calls: BTreeMap<(String, u16), u64>,
+    /// By connection, then HTTP status (0 for no response).
+    pub calls: BTreeMap<String, BTreeMap<u16, u64>>,
 }
 
 #[derive(Debug, Default)]
@@ -57,7 +57,12 @@ impl Metrics {
                 .or_default()
                 .observe(took.as_secs_f64());
             for c in calls {
-                *m.calls.entry((c.connection.clone(), c.status)).or_default() += 1;
+                // Look up by reference: no allocation per call once a connection is known.
+                let by_status = match m.calls.get_mut(c.connection.as_str()) {
+                    Some(s) => s,
+                    None => m.calls.entry(c.connection.clone()).or_default(),
+                };
+                *by_status.entry(c.status).or_default() += 1;
             }
         }
     }
@@ -92,6 +97,6 @@ mod tests {
         let s = m.snapshot();
         assert_eq!(s.steps["validate"].buckets[0], 1);
         assert_eq!(s.steps["entra.find_user"].buckets[STEP_BUCKETS.len()], 1);
-        assert_eq!(s.calls[&("entra".to_string(), 200)], 2);
+        assert_eq!(s.calls["entra"][&200], 2);
     }
 }

@@ -19,7 +19,7 @@ impl Store {
     pub async fn calls_of(&self, run_id: &str) -> Result<Vec<CallRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT step_idx, attempt, connection, method, url, status, duration_ms, at \
-             FROM external_calls WHERE run_id = ? ORDER BY step_idx, at, rowid",
+             FROM external_calls WHERE run_id = ? ORDER BY step_idx, execution, seq",
         )
         .bind(run_id)
         .fetch_all(&self.pool)

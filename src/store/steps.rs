@@ -268,8 +268,9 @@ const UPDATE_RUN: &str = "UPDATE runs SET status = ?1, cursor = ?2, wake_at = ?3
        lease_expires = CASE WHEN ?1 = 'running' THEN lease_expires ELSE NULL END \
      WHERE id = ?8 AND status = 'running' AND lease_owner = ?9 AND cursor = ?10";
 
-const INSERT_CALL: &str = "INSERT INTO external_calls (run_id, step_idx, attempt, connection, \
-       method, url, status, duration_ms, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const INSERT_CALL: &str = "INSERT INTO external_calls (run_id, step_idx, execution, seq, \
+       attempt, connection, method, url, status, duration_ms, at) \
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 const UPSERT_STEP: &str =
     "INSERT INTO steps (run_id, idx, step_id, status, attempts, outputs, error, \
@@ -340,10 +341,13 @@ fn write_batch(
                     ])?;
                     if !s.calls.is_empty() {
                         let mut insert = tx.prepare_cached(INSERT_CALL)?;
-                        for call in &s.calls {
+                        // Keyed by the execution's start, so two executions never collide.
+                        for (seq, call) in s.calls.iter().enumerate() {
                             insert.execute(params![
                                 c.run_id,
                                 s.idx,
+                                s.started_at,
+                                seq as i64,
                                 s.attempts,
                                 call.connection,
                                 call.method,
