@@ -130,16 +130,21 @@ pub async fn load_playbooks(
 }
 
 /// The HTTP application: the API and every piece's routes. The merge point for new routers.
-pub fn routes(deps: &Deps, load_errors: Diagnostics) -> Router {
+pub fn routes(deps: &Deps, load_errors: Diagnostics) -> anyhow::Result<Router> {
     let state = ApiState {
         engine: deps.engine.clone(),
         playbooks: deps.playbooks.clone(),
         load_errors: Arc::new(load_errors),
     };
-    api::router(state, deps.config.server.max_body_bytes)
-        // .merge(crate::imports::router(deps.clone()))
-        // .merge(crate::triggers::router(deps.clone()))
-        .fallback(|| async { api::not_found() })
+    // `/hooks/...`: authenticated by signature or channel token, not by bearer token.
+    let hooks = crate::triggers::router(
+        deps.engine.clone(),
+        deps.config.clone(),
+        deps.playbooks.clone(),
+    )?;
+    Ok(api::router(state, deps.config.server.max_body_bytes)
+        .merge(hooks)
+        .fallback(|| async { api::not_found() }))
 }
 
 /// A background task and its name (for the log when it fails).
@@ -159,8 +164,15 @@ pub fn background(
         "workers",
         tokio::spawn(async move { workers.run(stop).await.map_err(anyhow::Error::from) }),
     ));
-    // tasks.push(("triggers", tokio::spawn(crate::triggers::run(deps.clone(), shutdown.clone()))));
-    let _ = shutdown;
+    tasks.push((
+        "triggers",
+        tokio::spawn(crate::triggers::run(
+            deps.engine.clone(),
+            deps.config.clone(),
+            deps.playbooks.clone(),
+            shutdown,
+        )),
+    ));
     tasks
 }
 
@@ -185,7 +197,7 @@ pub async fn serve(
         config: Arc::new(config),
         playbooks: Arc::new(playbooks),
     };
-    let app = routes(&deps, load_errors);
+    let app = routes(&deps, load_errors)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

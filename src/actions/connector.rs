@@ -1,12 +1,12 @@
-//! Connector actions (`entra.*`): arguments compiled as templates at load time, rendered into an
-//! `ArgMap` when the step runs, and executed by the connection named in `connection:` (default:
-//! the connector's own name, e.g. `entra`).
+//! Connector actions (`entra.*`, `google.*`, `hr.*`, `email.*`): arguments compiled as
+//! templates at load time, rendered into an `ArgMap` when the step runs, and executed by the
+//! connection named in `connection:` (default: `default_connection`, e.g. `entra`, `smtp`).
 
 use serde_json::Map;
 
 use super::{ActionError, Outcome, StepContext};
 use crate::connectors::args::ArgMap;
-use crate::connectors::{entra, Connections};
+use crate::connectors::{entra, google, hr, mail, Connections};
 use crate::playbook::args::Args;
 use crate::script::ValueTemplate;
 
@@ -18,7 +18,20 @@ pub const REVEALS_SECRETS: &[&str] = &["email.send"];
 
 /// Every connector action.
 pub fn specs() -> impl Iterator<Item = &'static Spec> {
-    entra::ACTIONS.iter()
+    entra::ACTIONS
+        .iter()
+        .chain(google::ACTIONS)
+        .chain(hr::ACTIONS)
+        .chain(mail::ACTIONS)
+}
+
+/// The connection a step uses when it names none: the connector's own name, except that
+/// `email.*` sends through `smtp`.
+fn default_connection(name: &str) -> &str {
+    match name.split('.').next().unwrap_or(name) {
+        "email" => "smtp",
+        kind => kind,
+    }
 }
 
 pub fn spec(name: &str) -> Option<&'static Spec> {
@@ -36,10 +49,9 @@ pub struct Connector {
 impl Connector {
     pub fn compile(spec: &'static Spec, args: &mut Args<'_, '_>) -> Option<Connector> {
         let (name, params) = *spec;
-        let kind = name.split('.').next().unwrap_or(name);
         let connection = args
             .literal("connection", false)
-            .unwrap_or_else(|| kind.to_string());
+            .unwrap_or_else(|| default_connection(name).to_string());
         let mut compiled = Vec::new();
         let mut ok = true;
         for (param, required) in params.iter().copied() {
@@ -71,11 +83,22 @@ impl Connector {
 }
 
 /// A rendered connector call.
-#[derive(Debug)]
 pub struct Call {
     name: &'static str,
     connection: String,
     args: ArgMap,
+}
+
+/// Names the arguments but never prints their values: `email.send` renders them with secrets
+/// opened.
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("name", &self.name)
+            .field("connection", &self.connection)
+            .field("args", &self.args.0.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Call {
@@ -84,6 +107,24 @@ impl Call {
             Some("entra") => {
                 connections
                     .entra(&self.connection)?
+                    .execute(self.name, &self.args)
+                    .await?
+            }
+            Some("google") => {
+                connections
+                    .google(&self.connection)?
+                    .execute(self.name, &self.args)
+                    .await?
+            }
+            Some("hr") => {
+                connections
+                    .http(&self.connection)?
+                    .execute(self.name, &self.args)
+                    .await?
+            }
+            Some("email") => {
+                connections
+                    .smtp(&self.connection)?
                     .execute(self.name, &self.args)
                     .await?
             }

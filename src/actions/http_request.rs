@@ -5,14 +5,12 @@
 //! `Retry-After`; any other status fails the step at once with the server's message. Network
 //! errors and timeouts are transient.
 
-use std::time::Duration;
-
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::Method;
 use serde_json::{Map, Value};
 
 use super::{ActionError, Outcome, StepContext};
-use crate::connectors::error_chain;
+use crate::connectors::{error_chain, retry_after};
 use crate::playbook::args::Args;
 use crate::script::ValueTemplate;
 
@@ -143,7 +141,11 @@ impl Call {
             retry_after: None,
         })?;
         let status = resp.status().as_u16();
-        let retry_after = resp.headers().get(RETRY_AFTER).and_then(parse_retry_after);
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry_after);
         let headers: Map<String, Value> = resp
             .headers()
             .iter()
@@ -223,17 +225,6 @@ fn header_map(v: &Value) -> Result<HeaderMap, ActionError> {
     Ok(map)
 }
 
-/// `Retry-After` as seconds or as an HTTP date.
-fn parse_retry_after(v: &HeaderValue) -> Option<Duration> {
-    let s = v.to_str().ok()?.trim();
-    if let Ok(secs) = s.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(s).ok()?;
-    let ms = when.timestamp_millis() - crate::clock::now_ms();
-    Some(Duration::from_millis(ms.max(0) as u64))
-}
-
 /// The server's message, shortened to what fits an error line.
 fn excerpt(body: &Value) -> String {
     let s = match body {
@@ -251,22 +242,4 @@ fn excerpt(body: &Value) -> String {
 /// Query strings often carry keys; error messages and logs show the path only.
 fn redact_query(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates() {
-        assert_eq!(
-            parse_retry_after(&HeaderValue::from_static("2")),
-            Some(Duration::from_secs(2))
-        );
-        assert_eq!(
-            parse_retry_after(&HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT")),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after(&HeaderValue::from_static("soon")), None);
-    }
 }

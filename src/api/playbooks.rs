@@ -49,8 +49,8 @@ fn trigger(t: &Trigger) -> Value {
             json!({ kind.as_str(): args })
         }
         Trigger::Manual => json!({ "manual": {} }),
-        Trigger::Schedule { cron, timezone } => {
-            json!({ "schedule": { "cron": cron, "timezone": timezone } })
+        Trigger::Schedule(c) => {
+            json!({ "schedule": { "cron": c.expression, "timezone": c.timezone.to_string() } })
         }
         Trigger::Webhook { name } => json!({ "webhook": { "name": name } }),
         Trigger::PersonDate { field, offset_ms } => {

@@ -138,5 +138,13 @@ pub fn summary(sandbox: &Sandbox, before: &BTreeSet<String>) -> Vec<String> {
             },
         ));
     }
+    for e in state["hr"]["employees"].as_array().into_iter().flatten() {
+        if let Some(email) = e["work_email"].as_str() {
+            lines.push(format!(
+                "HR record {} has work_email {email}",
+                e["id"].as_str().unwrap_or("?")
+            ));
+        }
+    }
     lines
 }

@@ -159,11 +159,36 @@ pub struct HttpConfig {
     pub limits: Option<Limits>,
 }
 
+/// `auth: { bearer: SECRET }` or `auth: { basic: { username, password: SECRET } }`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
+#[serde(try_from = "RawHttpAuth")]
 pub enum HttpAuth {
     Bearer(SecretRef),
     Basic(BasicAuth),
+}
+
+/// What `auth:` holds as written: serde_yaml reads an externally tagged enum only from a YAML
+/// tag (`!bearer`), so the map form is read into this and checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttpAuth {
+    #[serde(default)]
+    bearer: Option<SecretRef>,
+    #[serde(default)]
+    basic: Option<BasicAuth>,
+}
+
+impl TryFrom<RawHttpAuth> for HttpAuth {
+    type Error = String;
+
+    fn try_from(raw: RawHttpAuth) -> Result<HttpAuth, String> {
+        match (raw.bearer, raw.basic) {
+            (Some(b), None) => Ok(HttpAuth::Bearer(b)),
+            (None, Some(b)) => Ok(HttpAuth::Basic(b)),
+            (Some(_), Some(_)) => Err("auth: give bearer or basic, not both".into()),
+            (None, None) => Err("auth: give bearer or basic".into()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,6 +203,7 @@ pub struct BasicAuth {
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     pub host: String,
+    /// Default: 587 with `starttls`, 465 with `tls`, 25 with `none`.
     #[serde(default)]
     pub port: Option<u16>,
     #[serde(default)]
@@ -188,6 +214,10 @@ pub struct SmtpConfig {
     pub password: Option<SecretRef>,
     /// The sender, e.g. `Roster <roster@contoso.com>`.
     pub from: String,
+    /// An extra CA certificate (PEM) to trust, for a relay whose certificate a private CA
+    /// signed; the public web roots are trusted either way.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]

@@ -7,6 +7,8 @@
 
 mod connections;
 mod server;
+mod triggers;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,8 @@ pub use connections::{
 };
 
 pub use server::ServerConfig;
+pub use triggers::{DatesConfig, GooglePush, GoogleTrigger, TriggersConfig};
+pub use webhooks::{FieldMapping, FieldRule, WebhookConfig, DEFAULT_SIGNATURE_HEADER};
 
 use crate::secret::SecretRef;
 
@@ -41,7 +45,14 @@ pub fn from_yaml_tree<T: DeserializeOwned>(tree: Yaml) -> Result<T, serde_yaml::
 pub const DEFAULT_PATH: &str = "roster.yaml";
 
 /// The top-level keys an environment override may set.
-const TOP_LEVEL: &[&str] = &["database", "secrets_key", "connections", "server"];
+const TOP_LEVEL: &[&str] = &[
+    "database",
+    "secrets_key",
+    "connections",
+    "triggers",
+    "webhooks",
+    "server",
+];
 
 /// Keys whose values are credentials: a literal there is an error.
 const SECRET_KEYS: &[&str] = &[
@@ -52,6 +63,7 @@ const SECRET_KEYS: &[&str] = &[
     "bearer",
     "secrets_key",
     "token",
+    "secret",
 ];
 
 /// A config that failed to load, with the place.
@@ -81,6 +93,12 @@ pub struct Config {
     /// The untyped `connections:` map; typed per kind after loading.
     #[serde(default, rename = "connections")]
     raw_connections: BTreeMap<String, Yaml>,
+    /// Google Workspace polling and push, and `person.date` timer settings.
+    #[serde(default)]
+    pub triggers: TriggersConfig,
+    /// Signed webhooks served at `POST /hooks/{name}`.
+    #[serde(default)]
+    pub webhooks: BTreeMap<String, WebhookConfig>,
     /// The config file's directory: relative paths in it are relative to this.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -144,6 +162,18 @@ impl Config {
                 message,
             })?;
             config.connections.insert(name, typed);
+        }
+        let checked = config.triggers.check().and_then(|()| {
+            config
+                .webhooks
+                .iter()
+                .try_for_each(|(name, w)| w.check(name))
+        });
+        if let Err((key, message)) = checked {
+            return Err(ConfigError {
+                place: format!("{file}: {key}"),
+                message,
+            });
         }
         Ok(config)
     }
@@ -270,6 +300,33 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn http_auth_is_bearer_or_basic_from_the_file_or_the_environment() {
+        let text = "connections:\n  hr:\n    kind: http\n    base_url: http://hr.test\n    \
+                    auth: { basic: { username: roster, password: { env: HR_PW } } }\n";
+        let c = parse(text, &[]).unwrap();
+        let ConnectionConfig::Http(h) = &c.connections["hr"] else {
+            panic!("not http")
+        };
+        assert!(matches!(&h.auth, Some(HttpAuth::Basic(b)) if b.username == "roster"));
+        let c = parse(
+            "connections: {}\n",
+            &[
+                ("ROSTER_CONNECTIONS__HR__KIND", "http"),
+                ("ROSTER_CONNECTIONS__HR__BASE_URL", "http://hr.test"),
+                ("ROSTER_CONNECTIONS__HR__AUTH__BEARER", "t0ken"),
+            ],
+        )
+        .unwrap();
+        let ConnectionConfig::Http(h) = &c.connections["hr"] else {
+            panic!("not http")
+        };
+        assert!(matches!(&h.auth, Some(HttpAuth::Bearer(_))));
+        let both = text.replace("{ basic:", "{ bearer: { env: T }, basic:");
+        let e = parse(&both, &[]).unwrap_err();
+        assert!(e.message.contains("bearer or basic, not both"), "{e}");
     }
 
     #[test]

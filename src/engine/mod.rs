@@ -67,6 +67,10 @@ pub struct Engine {
     wake: Arc<Notify>,
     changes: broadcast::Sender<RunChange>,
     metrics: metrics::Metrics,
+    /// Wakes the `person.date` timer task when an observation armed, moved or dropped a timer.
+    date_timers: Arc<Notify>,
+    /// `person.date` timers armed further in the past than this are skipped, not fired.
+    date_catch_up_ms: i64,
 }
 
 impl Engine {
@@ -89,6 +93,8 @@ impl Engine {
             wake: Arc::new(Notify::new()),
             changes,
             metrics: metrics::Metrics::default(),
+            date_timers: Arc::new(Notify::new()),
+            date_catch_up_ms: 7 * 86_400_000,
         }
     }
 
@@ -105,9 +111,26 @@ impl Engine {
         self
     }
 
+    /// How far in the past a newly armed `person.date` timer may be and still fire
+    /// (`triggers.dates.catch_up`, default 7 days).
+    pub fn with_date_catch_up(mut self, catch_up: Duration) -> Engine {
+        self.date_catch_up_ms = catch_up.as_millis().min(i64::MAX as u128) as i64;
+        self
+    }
+
     /// The HTTP client shared by `http.request` and the connectors.
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    /// The live connections (the Google triggers use the `google` client).
+    pub fn connections(&self) -> &Connections {
+        &self.connections
+    }
+
+    /// Notified when an observation armed, moved or dropped a `person.date` timer.
+    pub fn date_timers_changed(&self) -> Arc<Notify> {
+        self.date_timers.clone()
     }
 
     pub fn store(&self) -> &Store {
@@ -212,12 +235,34 @@ impl Engine {
     }
 
     /// Records what `source` says about a person now and starts the playbooks the resulting
-    /// event triggers, all in one transaction.
+    /// event triggers, all in one transaction (with the person's `person.date` timers).
     pub async fn observe(
         &self,
         playbooks: &[Arc<Playbook>],
         source: &str,
         person: Value,
+    ) -> Result<ObservationOutcome, EngineError> {
+        self.observe_as(playbooks, source, person, false).await
+    }
+
+    /// Records what `source` says about a person as the base later observations are diffed
+    /// against, firing nothing (the first poll of an existing directory). Date timers are
+    /// still kept.
+    pub async fn observe_baseline(
+        &self,
+        playbooks: &[Arc<Playbook>],
+        source: &str,
+        person: Value,
+    ) -> Result<ObservationOutcome, EngineError> {
+        self.observe_as(playbooks, source, person, true).await
+    }
+
+    async fn observe_as(
+        &self,
+        playbooks: &[Arc<Playbook>],
+        source: &str,
+        person: Value,
+        baseline: bool,
     ) -> Result<ObservationOutcome, EngineError> {
         let subject = person
             .get("id")
@@ -227,19 +272,22 @@ impl Engine {
             })?
             .to_string();
         let now = now_ms();
+        let timers = crate::triggers::dates::plans(playbooks, &person, now - self.date_catch_up_ms);
         let scripting = self.scripting.clone();
         let playbooks = playbooks.to_vec();
         let source_name = source.to_string();
-        let outcome = self
+        let (outcome, timers_changed) = self
             .store
             .observe(
                 source.to_string(),
                 subject.clone(),
                 person,
+                timers,
                 now,
                 move |previous, person| match diff(previous, person) {
                     Diff::Unchanged => Observed::Unchanged,
                     Diff::Baseline => Observed::Baseline,
+                    Diff::Event(_) if baseline => Observed::Baseline,
                     Diff::Event(change) => {
                         let event = dispatch::change_event(
                             &source_name,
@@ -255,6 +303,9 @@ impl Engine {
                 },
             )
             .await?;
+        if timers_changed {
+            self.date_timers.notify_one();
+        }
         self.wake();
         Ok(outcome)
     }

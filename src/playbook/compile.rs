@@ -11,6 +11,7 @@ use super::model::{PersonEvent, Playbook, Step, Trigger};
 use super::raw::{RawPlaybook, RawRetry, RawStep};
 use super::spans::Spans;
 use crate::actions::Action;
+use crate::cron::Cron;
 use crate::engine::retry::{Backoff, RetryPolicy};
 use crate::script::{Expr, ScriptError, Scripting, StepRef};
 
@@ -472,7 +473,21 @@ fn trigger(cx: &mut Cx<'_>, path: &str, v: &Value) -> Option<Trigger> {
         "schedule" => {
             let cron = take.required("cron");
             let timezone = take.string("timezone");
-            cron.map(|cron| Trigger::Schedule { cron, timezone })
+            match cron.map(|c| Cron::parse(&c, timezone.as_deref())) {
+                None => None,
+                Some(Ok(c)) => Some(Trigger::Schedule(Box::new(c))),
+                Some(Err(message)) => {
+                    let key = if message.contains("IANA") {
+                        "timezone"
+                    } else {
+                        "cron"
+                    };
+                    let p = format!("{}.{key}", take.path);
+                    take.cx
+                        .error_at(&p, format!("trigger 'schedule': {message}"));
+                    None
+                }
+            }
         }
         "webhook" => take.required("name").map(|name| Trigger::Webhook { name }),
         "person.date" => {

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::actions::Action;
+use crate::cron::Cron;
 use crate::engine::retry::RetryPolicy;
 use crate::script::Expr;
 
@@ -25,6 +26,22 @@ pub struct Playbook {
 }
 
 impl Playbook {
+    /// The schedules among its triggers.
+    pub fn schedules(&self) -> impl Iterator<Item = &Cron> {
+        self.triggers.iter().filter_map(|t| match t {
+            Trigger::Schedule(c) => Some(c.as_ref()),
+            _ => None,
+        })
+    }
+
+    /// Its `person.date` triggers: (field, offset in milliseconds).
+    pub fn date_triggers(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.triggers.iter().filter_map(|t| match t {
+            Trigger::PersonDate { field, offset_ms } => Some((field.as_str(), *offset_ms)),
+            _ => None,
+        })
+    }
+
     /// The step at a run's cursor: the main steps, then the `on_failure` steps.
     pub fn step_at(&self, cursor: usize) -> Option<&Step> {
         if cursor < self.steps.len() {
@@ -80,11 +97,8 @@ pub enum Trigger {
     },
     /// `manual: {}` — started from the CLI or the API.
     Manual,
-    /// `schedule: { cron: "0 7 * * 1-5", timezone: "Europe/Berlin" }`.
-    Schedule {
-        cron: String,
-        timezone: Option<String>,
-    },
+    /// `schedule: { cron: "0 7 * * 1-5", timezone: "Europe/Berlin" }`, checked at load time.
+    Schedule(Box<Cron>),
     /// `webhook: { name: hr }`.
     Webhook { name: String },
     /// `person.date: { field: start_date, offset: -3d }`.
@@ -123,7 +137,7 @@ impl Trigger {
                     && (fields.is_empty() || fields.iter().any(|f| e.changed.contains(f)))
             }
             Trigger::Manual => e.kind == "manual",
-            Trigger::Schedule { .. } => e.kind == "schedule.tick",
+            Trigger::Schedule(_) => e.kind == "schedule.tick",
             Trigger::Webhook { name } => {
                 e.kind == "webhook.received" && e.source == Some(name.as_str())
             }

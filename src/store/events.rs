@@ -5,6 +5,7 @@ use serde_json::Value;
 use sqlx::Row;
 
 use super::runs::{insert_run, NewRun};
+use super::timers::{apply_date_timers, DateTimerPlan};
 use super::{json_text, parse_json, Store, StoreError};
 
 /// An event to record. A second event with the same idempotency key is dropped.
@@ -59,7 +60,7 @@ pub enum ObservationOutcome {
 }
 
 /// Records one event and its dispatches; `None` when its idempotency key was seen before.
-fn record(
+pub(super) fn record(
     tx: &rusqlite::Transaction<'_>,
     event: &NewEvent,
     dispatches: &[Dispatch],
@@ -121,15 +122,18 @@ impl Store {
     }
 
     /// Stores what `source` now says about `subject_id` and, in the same transaction, the event
-    /// `diff` derives from the previous observation (if any) and the runs it starts.
+    /// `diff` derives from the previous observation (if any), the runs it starts and the
+    /// person's `person.date` timers. The flag says whether a timer was created, moved or
+    /// dropped.
     pub async fn observe<F>(
         &self,
         source: String,
         subject_id: String,
         person: Value,
+        timers: Vec<DateTimerPlan>,
         now: i64,
         diff: F,
-    ) -> Result<ObservationOutcome, StoreError>
+    ) -> Result<(ObservationOutcome, bool), StoreError>
     where
         F: FnOnce(Option<&Value>, &Value) -> Observed + Send + 'static,
     {
@@ -144,8 +148,12 @@ impl Store {
                 None => None,
             };
             let observed = diff(previous.as_ref(), &person);
+            // Timers follow the person even when nothing changed: a playbook with a new date
+            // trigger arms them on the next sighting.
+            let timers_changed = apply_date_timers(&tx, &source, &subject_id, &timers, now)? > 0;
             if matches!(observed, Observed::Unchanged) {
-                return Ok(ObservationOutcome::Unchanged);
+                tx.commit()?;
+                return Ok((ObservationOutcome::Unchanged, timers_changed));
             }
             tx.prepare_cached(
                 "INSERT INTO subjects (source, subject_id, person, observed_at) VALUES (?, ?, ?, ?) \
@@ -166,7 +174,7 @@ impl Store {
                 _ => ObservationOutcome::Baseline,
             };
             tx.commit()?;
-            Ok(outcome)
+            Ok((outcome, timers_changed))
         })
         .await
     }

@@ -13,6 +13,7 @@ mod playbooks;
 mod rows;
 mod runs;
 mod steps;
+mod timers;
 mod tokens;
 
 use std::str::FromStr;
@@ -29,6 +30,7 @@ pub use playbooks::PlaybookVersion;
 pub use rows::{Claimed, RunFilter, RunRow, StepRow};
 pub use runs::NewRun;
 pub use steps::{RunUpdate, StepCommit, StepRecord, StepWriter};
+pub use timers::{DateTimerPlan, DateTimerRow, DueDateTimer};
 pub use tokens::TokenRow;
 
 /// A failed store operation.

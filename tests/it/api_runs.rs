@@ -176,7 +176,7 @@ steps:
     assert_eq!(account["outputs"]["created"], true, "{run:#}");
     assert_eq!(account["outputs"]["password"], "••••••");
     assert!(!text.contains("$secret") && !text.contains("v1:"), "{text}");
-    let stored = ws.db().await.raw_outputs(&id, "account").await;
+    let stored = ws.db().await.step_outputs(&id, "account").await;
     assert!(stored.contains("\"$secret\":\"v1:"), "{stored}");
 
     let calls = account["calls"].as_array().unwrap();

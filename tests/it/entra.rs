@@ -105,7 +105,7 @@ async fn onboarding_provisions_once_and_a_second_run_changes_nothing() {
     let stored = ws
         .db()
         .await
-        .raw_outputs(shown["run"]["id"].as_str().unwrap(), "account")
+        .step_outputs(shown["run"]["id"].as_str().unwrap(), "account")
         .await;
     assert!(
         stored.contains(r#""password":{"$secret":"erased"}"#),

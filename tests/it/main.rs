@@ -2,24 +2,33 @@
 //! `roster` binary (workers as child processes, killed with SIGKILL where a test needs a crash)
 //! and the library, against a private SQLite file and a loopback HTTP server per test.
 
+mod smtp;
 mod support;
 mod support_checks;
 mod support_sandbox;
 mod support_serve;
+mod support_triggers;
 
 mod actions;
 mod api_runs;
 mod approvals;
 mod concurrency;
 mod durability;
+mod email;
 mod entra;
 mod entra_contract;
+mod google;
+mod hr;
 mod observations;
 mod playbooks;
 mod quickstart;
 mod retries;
 mod serve;
 mod timers;
+mod triggers_dates;
+mod triggers_google;
+mod triggers_schedule;
+mod triggers_webhook;
 
 mod sandbox_conformance;
 mod sandbox_faults;

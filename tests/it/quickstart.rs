@@ -26,6 +26,13 @@ async fn the_quick_start_provisions_jose_into_the_sandbox() {
         "{}",
         out.stdout
     );
+    assert!(
+        out.stdout.contains(
+            "sandbox: HR record E3001 has work_email jose.muller-ludenscheidt@contoso.com"
+        ),
+        "{}",
+        out.stdout
+    );
     // The generated password never reaches the terminal.
     assert!(!out.stdout.contains("password\":\""), "{}", out.stdout);
 }

@@ -314,7 +314,7 @@ async fn the_hr_api_authenticates_and_applies_merge_patches() {
         .as_array()
         .map(|a| a.iter().filter_map(|e| e["id"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(ids, vec!["E1001", "E1005"]);
+    assert_eq!(ids, vec!["E1001", "E1005", "E3001"]);
 
     let patch = json!({"status": "active", "accounts": {"entra_upn": "nestor.wilke@contoso.com"}, "personal_email": null});
     let r = env

@@ -330,15 +330,16 @@ impl Db {
         .collect()
     }
 
-    /// A step's stored outputs, as the JSON text in the database.
-    pub async fn raw_outputs(&self, run: &str, step: &str) -> String {
+    /// A step's outputs as stored (secrets sealed or erased).
+    pub async fn step_outputs(&self, run: &str, step: &str) -> String {
         sqlx::query("SELECT outputs FROM steps WHERE run_id = ? AND step_id = ?")
             .bind(run)
             .bind(step)
             .fetch_one(&self.pool)
             .await
             .expect("step outputs")
-            .get("outputs")
+            .get::<Option<String>, _>("outputs")
+            .unwrap_or_default()
     }
 
     /// The first column of every row `sql` returns, as text.

@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::CONTENT_TYPE;
 use reqwest::Method;
 use serde_json::Value;
 
 use super::Client;
 use crate::actions::ActionError;
-use crate::connectors::{calls, error_chain};
+use crate::connectors::bearer::{self, NoAnswer};
+pub use crate::connectors::segment;
 
 /// A Graph call that did not succeed: Graph's `error.code` and `error.message`.
 #[derive(Debug, Clone)]
@@ -110,76 +111,47 @@ impl Client {
             call: call.clone(),
         };
         let _permit = self.limiter.acquire().await;
-        for attempt in 0..2 {
-            let token = self
-                .tokens
-                .get(|| self.auth.fetch(&self.http, &self.name))
-                .await
-                .map_err(|(transient, message)| {
-                    fail(if transient { 0 } else { 401 }, "token", message)
-                })?;
-            let mut req = self
-                .http
-                .request(method.clone(), &url)
-                .bearer_auth(token.expose());
-            if !query.is_empty() {
-                req = req.query(query);
+        let answer = bearer::send(
+            &self.name,
+            &self.tokens,
+            || self.auth.fetch(&self.http, &self.name),
+            |token| {
+                let mut req = self.http.request(method.clone(), &url).bearer_auth(token);
+                if !query.is_empty() {
+                    req = req.query(query);
+                }
+                match &body {
+                    Body::None => req,
+                    Body::Json(v) => req.json(v),
+                    Body::Scim(v) => req
+                        .header(CONTENT_TYPE, "application/scim+json")
+                        .body(v.to_string()),
+                }
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            NoAnswer::Token { transient, message } => {
+                fail(if transient { 0 } else { 401 }, "token", message)
             }
-            req = match &body {
-                Body::None => req,
-                Body::Json(v) => req.json(v),
-                Body::Scim(v) => req
-                    .header(CONTENT_TYPE, "application/scim+json")
-                    .body(v.to_string()),
-            };
-            let sent = std::time::Instant::now();
-            let resp = req.send().await;
-            let status = resp.as_ref().map_or(0, |r| r.status().as_u16());
-            calls::record(&self.name, method.as_str(), &url, status, sent);
-            let resp = resp.map_err(|e| fail(0, "network", error_chain(&e)))?;
-            if status == 401 && attempt == 0 {
-                // An expired or revoked token: fetch a new one and try once more.
-                self.tokens.invalidate(&token).await;
-                continue;
-            }
-            let retry_after = resp
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let bytes = resp
-                .bytes()
-                .await
-                .map_err(|e| fail(0, "network", error_chain(&e)))?;
-            let body: Value = if bytes.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_slice(&bytes)
-                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-            };
-            if (200..300).contains(&status) {
-                return Ok(Reply { body });
-            }
-            let error = body.get("error");
-            let code = error
-                .and_then(|e| e.get("code"))
-                .and_then(Value::as_str)
-                .unwrap_or("unknown");
-            let message = error
-                .and_then(|e| e.get("message"))
-                .and_then(Value::as_str)
-                .map(String::from)
-                .unwrap_or_else(|| body.to_string());
-            let mut e = fail(status, code, message);
-            e.retry_after = retry_after;
-            return Err(e);
+            NoAnswer::Network(message) => fail(0, "network", message),
+        })?;
+        if (200..300).contains(&answer.status) {
+            return Ok(Reply { body: answer.body });
         }
-        Err(fail(
-            401,
-            "InvalidAuthenticationToken",
-            "a fresh token was refused too".into(),
-        ))
+        let error = answer.body.get("error");
+        let code = error
+            .and_then(|e| e.get("code"))
+            .and_then(Value::as_str)
+            .unwrap_or("unknown");
+        let message = error
+            .and_then(|e| e.get("message"))
+            .and_then(Value::as_str)
+            .map(String::from)
+            .unwrap_or_else(|| answer.body.to_string());
+        let mut e = fail(answer.status, code, message);
+        e.retry_after = answer.retry_after;
+        Err(e)
     }
 
     pub(super) async fn get(
@@ -216,19 +188,6 @@ impl Client {
 /// An OData string literal: quotes doubled (CONTRACT §2.2).
 pub fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
-}
-
-/// A path segment (an id or a UPN): everything but unreserved characters and `@` escaped.
-pub fn segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

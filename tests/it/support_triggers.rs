@@ -1,0 +1,110 @@
+//! What the trigger tests share: an engine over a private database with playbooks loaded from
+//! text and a config, the events it recorded, and a router served on a loopback port.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use roster::config::Config;
+use roster::connectors::Connections;
+use roster::engine::Engine;
+use roster::playbook::{self, Playbook};
+use roster::store::{Store, StoreOptions};
+use serde_json::Value;
+use sqlx::Row;
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub engine: Arc<Engine>,
+    pub playbooks: Arc<Vec<Arc<Playbook>>>,
+    pub config: Arc<Config>,
+}
+
+/// A config from YAML text (relative files are relative to `dir`).
+pub fn config(dir: &std::path::Path, yaml: &str) -> Config {
+    Config::from_parts("roster.yaml", Some(yaml), &[], dir.to_path_buf())
+        .unwrap_or_else(|e| panic!("config: {e}"))
+}
+
+/// An engine over the database at `url`, with `config`'s connections and these playbooks.
+pub async fn engine(
+    url: &str,
+    config: &Config,
+    playbooks: &[&str],
+) -> (Arc<Engine>, Arc<Vec<Arc<Playbook>>>) {
+    let store = Store::open(url, &StoreOptions::default())
+        .await
+        .expect("open store");
+    let engine = Engine::new(store);
+    let connections = Connections::from_config(config, engine.http()).expect("connections");
+    let engine = Arc::new(engine.with_connections(connections));
+    let mut loaded = Vec::new();
+    for (i, text) in playbooks.iter().enumerate() {
+        let pb = playbook::load_text(&format!("p{i}.yaml"), text, engine.scripting())
+            .unwrap_or_else(|d| panic!("playbook does not load:\n{d}"));
+        loaded.push(engine.register(pb).await.expect("register"));
+    }
+    (engine, Arc::new(loaded))
+}
+
+impl Env {
+    pub async fn new(playbooks: &[&str], config_yaml: &str) -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+        let config = config(dir.path(), config_yaml);
+        let (engine, playbooks) = engine(&url, &config, playbooks).await;
+        Env {
+            dir,
+            url,
+            engine,
+            playbooks,
+            config: Arc::new(config),
+        }
+    }
+
+    /// Bodies of the recorded events of `kind`, oldest first.
+    pub async fn events(&self, kind: &str) -> Vec<Value> {
+        events(&self.engine, kind).await
+    }
+
+    /// `(playbook, event body)` of every run, oldest first.
+    pub async fn runs(&self) -> Vec<(String, Value)> {
+        sqlx::query("SELECT playbook, event FROM runs ORDER BY seq")
+            .fetch_all(self.engine.store().pool())
+            .await
+            .expect("runs")
+            .iter()
+            .map(|r| {
+                let e: String = r.get("event");
+                (
+                    r.get("playbook"),
+                    serde_json::from_str(&e).unwrap_or(Value::Null),
+                )
+            })
+            .collect()
+    }
+}
+
+pub async fn events(engine: &Engine, kind: &str) -> Vec<Value> {
+    sqlx::query("SELECT body FROM events WHERE type = ? ORDER BY received_at, id")
+        .bind(kind)
+        .fetch_all(engine.store().pool())
+        .await
+        .expect("events")
+        .iter()
+        .map(|r| serde_json::from_str(r.get::<&str, _>("body")).unwrap_or(Value::Null))
+        .collect()
+}
+
+/// Serves `router` on 127.0.0.1:0; returns its base URL.
+pub async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    format!("http://{addr}")
+}
