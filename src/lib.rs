@@ -1,6 +1,7 @@
 //! Roster: a durable engine for identity-lifecycle playbooks (joiners, movers and leavers).
 //!
-//! Module map: `playbook` (YAML → checked model) and `script` (the sandboxed Rhai engine) load
+//! Module map: `app` wires everything into `roster serve` and `api` is its HTTP API;
+//! `playbook` (YAML → checked model) and `script` (the sandboxed Rhai engine) load
 //! what users write; `engine` turns events into runs and executes them durably over `store`
 //! (SQLite via sqlx); `actions` are the operations steps use; `observation` diffs sightings of a
 //! `person` into events; `imports` turns CSV files into observations; `cli` is the `roster`
@@ -9,6 +10,8 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)]
 
 pub mod actions;
+pub mod api;
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -276,7 +276,7 @@ pub fn erase_text(json: &str) -> Option<String> {
 /// How a live sealed value starts in stored JSON (for a cheap `LIKE` pre-filter).
 pub const SEALED_PREFIX: &str = "\"$secret\":\"v1:";
 
-fn fill_random(buf: &mut [u8]) {
+pub(crate) fn fill_random(buf: &mut [u8]) {
     use chacha20poly1305::aead::rand_core::RngCore;
     chacha20poly1305::aead::OsRng.fill_bytes(buf);
 }

@@ -132,7 +132,11 @@ impl Call {
             Body::None => req,
         };
         let what = format!("{} {}", self.method, redact_query(&self.url));
-        let resp = req.send().await.map_err(|e| ActionError::Transient {
+        let sent = std::time::Instant::now();
+        let resp = req.send().await;
+        let status = resp.as_ref().map_or(0, |r| r.status().as_u16());
+        crate::connectors::calls::record("http", self.method.as_str(), &self.url, status, sent);
+        let resp = resp.map_err(|e| ActionError::Transient {
             message: format!("{what} failed: {}", error_chain(&e)),
             retry_after: None,
         })?;

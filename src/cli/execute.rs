@@ -8,14 +8,11 @@ use tokio::sync::watch;
 
 use super::{render, sandboxed, Global, RunArgs, WorkerArgs};
 use crate::config::{self, Config};
-use crate::connectors::Connections;
 use crate::engine::status::RunStatus;
 use crate::engine::{Engine, Worker, WorkerOptions};
 use crate::person::Person;
 use crate::playbook::{self, Playbook};
 use crate::script::Scripting;
-use crate::secret::SecretBox;
-use crate::store::{Store, StoreOptions};
 
 /// The config named by `--config`, or `roster.yaml` if there is one.
 pub(super) fn load_config(g: &Global) -> anyhow::Result<Config> {
@@ -39,34 +36,7 @@ pub(super) async fn open_engine(g: &Global) -> anyhow::Result<Arc<Engine>> {
 }
 
 pub(super) async fn open_engine_with(g: &Global, config: Config) -> anyhow::Result<Arc<Engine>> {
-    let url = database_url(g, &config);
-    let store = Store::open(&url, &StoreOptions::default())
-        .await
-        .with_context(|| format!("opening the database {url}"))?;
-    let engine = Engine::new(store);
-    let connections = Connections::from_config(&config, engine.http())?;
-    let secrets = match &config.secrets_key {
-        Some(key) => {
-            let key = key
-                .resolve(&config.base_dir)
-                .map_err(|e| anyhow::anyhow!("secrets_key: {e}"))?;
-            SecretBox::from_base64(&key).map_err(|e| anyhow::anyhow!("secrets_key: {e}"))?
-        }
-        None => SecretBox::from_key_file(&key_file_beside(&url)).map_err(|e| anyhow::anyhow!(e))?,
-    };
-    Ok(Arc::new(
-        engine.with_connections(connections).with_secrets(secrets),
-    ))
-}
-
-/// `roster.key` in the database's directory: the default secrets key, kept with the data.
-fn key_file_beside(url: &str) -> PathBuf {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or("roster.db");
-    let path = Path::new(path.split('?').next().unwrap_or(path));
-    path.parent().unwrap_or(Path::new(".")).join("roster.key")
+    crate::app::open_engine(&config, &database_url(g, &config)).await
 }
 
 pub(super) fn check(g: &Global, paths: &[PathBuf]) -> anyhow::Result<i32> {
@@ -226,17 +196,20 @@ pub(super) async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<i32> 
     Ok(0)
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C. SIGTERM's handler is installed when this is called (not when
+/// it is first polled), so a SIGTERM that arrives in between is not fatal.
+pub(super) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -6,7 +6,10 @@ mod render;
 mod runs;
 mod sandbox;
 mod sandboxed;
+mod serve;
+mod token;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -73,6 +76,11 @@ pub enum Command {
     /// observation (joined, changed, left, returned or unchanged); exit code 1 when any row
     /// had errors.
     Import(import::ImportArgs),
+    /// Serve the HTTP API and execute runs (workers and triggers) until SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
+    /// Create, list and revoke bearer tokens for the HTTP API.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Serve local emulators of Graph, Google Directory, their token endpoints and an HR API.
     Sandbox(sandbox::SandboxArgs),
     /// Reject a run waiting for review or approval: it ends without executing further.
@@ -126,6 +134,42 @@ pub struct WorkerArgs {
     pub until_idle: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on [default: the config's `server.listen`, else 127.0.0.1:8080];
+    /// port 0 picks a free port. The bound address is printed on stdout.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// The playbooks directory [default: the config's `server.playbooks`, else playbooks/].
+    #[arg(long)]
+    pub playbooks: Option<PathBuf>,
+    /// Runs executed at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Lease length: a killed server's runs resume this long after its last heartbeat.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub lease: Duration,
+    /// How often idle workers check for work submitted by other processes.
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub idle_check: Duration,
+    /// How long a shutdown waits for in-flight steps; later ones resume after their lease.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (once: only its hash is stored).
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// The tokens, without their secrets.
+    List,
+    /// Revoke a token by name or id: it stops working at once.
+    Revoke { token: String },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
     /// The most recent runs.
@@ -158,6 +202,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Runs(cmd) => runs::runs(g, cmd).await,
         Command::Sandbox(args) => sandbox::sandbox(args).await,
         Command::Import(args) => import::import(g, args).await,
+        Command::Serve(args) => serve::serve(g, args).await,
+        Command::Token(cmd) => token::token(g, cmd).await,
         Command::Approve {
             run,
             set,

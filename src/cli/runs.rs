@@ -23,6 +23,7 @@ pub(super) async fn runs(g: &Global, cmd: RunsCommand) -> anyhow::Result<i32> {
                     status,
                     subject: person,
                     limit,
+                    ..RunFilter::default()
                 })
                 .await?;
             if g.json {

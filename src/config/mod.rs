@@ -1,4 +1,5 @@
-//! `roster.yaml`: the database, the secrets key, the connections and the CSV import profiles.
+//! `roster.yaml`: the database, the secrets key, the connections, the server, the CSV import
+//! profiles, the triggers and the webhooks.
 //!
 //! Every value can also be set from the environment: `ROSTER_<PATH>` with `__` between the
 //! keys, e.g. `ROSTER_CONNECTIONS__ENTRA__TENANT_ID=contoso.onmicrosoft.com` or
@@ -7,6 +8,7 @@
 
 mod connections;
 mod imports;
+mod server;
 mod triggers;
 mod webhooks;
 
@@ -28,6 +30,7 @@ pub use imports::{
     check_field, Case, ColumnSpec, ImportProfile, StatusValues, DEFAULT_MAX_BYTES,
     DEFAULT_MAX_ROWS, PERSON_FIELDS,
 };
+pub use server::ServerConfig;
 pub use triggers::{DatesConfig, GooglePush, GoogleTrigger, TriggersConfig};
 pub use webhooks::{FieldMapping, FieldRule, WebhookConfig, DEFAULT_SIGNATURE_HEADER};
 
@@ -55,6 +58,7 @@ const TOP_LEVEL: &[&str] = &[
     "imports",
     "triggers",
     "webhooks",
+    "server",
 ];
 
 /// Keys whose values are credentials: a literal there is an error.
@@ -90,6 +94,9 @@ pub struct Config {
     pub secrets_key: Option<SecretRef>,
     #[serde(default, skip)]
     pub connections: BTreeMap<String, ConnectionConfig>,
+    /// `roster serve`: listen address, request size limit, playbooks directory.
+    #[serde(default)]
+    pub server: ServerConfig,
     /// The untyped `connections:` map; typed per kind after loading.
     #[serde(default, rename = "connections")]
     raw_connections: BTreeMap<String, Yaml>,

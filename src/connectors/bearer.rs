@@ -29,8 +29,14 @@ pub enum NoAnswer {
     Network(String),
 }
 
-/// Sends `build(token)`; on a 401 renews the token once.
-pub async fn send<F, Fut, B>(tokens: &TokenCache, fetch: F, build: B) -> Result<Answer, NoAnswer>
+/// Sends `build(token)`; on a 401 renews the token once. Every request sent is recorded under
+/// `connection` (see `calls`).
+pub async fn send<F, Fut, B>(
+    connection: &str,
+    tokens: &TokenCache,
+    fetch: F,
+    build: B,
+) -> Result<Answer, NoAnswer>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<Fetched, (bool, String)>>,
@@ -42,11 +48,14 @@ where
             .get(&fetch)
             .await
             .map_err(|(transient, message)| NoAnswer::Token { transient, message })?;
-        let resp = build(token.expose())
-            .send()
-            .await
-            .map_err(|e| NoAnswer::Network(error_chain(&e)))?;
-        let status = resp.status().as_u16();
+        let (client, request) = build(token.expose()).build_split();
+        let request = request.map_err(|e| NoAnswer::Network(error_chain(&e)))?;
+        let (method, url) = (request.method().clone(), request.url().to_string());
+        let sent = std::time::Instant::now();
+        let resp = client.execute(request).await;
+        let status = resp.as_ref().map_or(0, |r| r.status().as_u16());
+        super::calls::record(connection, method.as_str(), &url, status, sent);
+        let resp = resp.map_err(|e| NoAnswer::Network(error_chain(&e)))?;
         if status == 401 && !renewed {
             tokens.invalidate(&token).await;
             renewed = true;

@@ -5,6 +5,7 @@
 
 pub mod args;
 mod bearer;
+pub mod calls;
 pub mod entra;
 pub mod google;
 pub mod hr;
@@ -51,10 +52,10 @@ impl Connections {
             };
             let built = match c {
                 ConnectionConfig::Entra(e) => entra::Client::new(e, &config.base_dir, http.clone())
-                    .map(|c| Connection::Entra(Arc::new(c))),
+                    .map(|c| Connection::Entra(Arc::new(c.named(name)))),
                 ConnectionConfig::Google(g) => {
                     google::Client::new(g, &config.base_dir, http.clone())
-                        .map(|c| Connection::Google(Arc::new(c)))
+                        .map(|c| Connection::Google(Arc::new(c.named(name))))
                 }
                 ConnectionConfig::Http(h) => hr::Client::new(h, &config.base_dir, http.clone())
                     .map(|c| Connection::Http(Arc::new(c))),

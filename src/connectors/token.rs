@@ -68,16 +68,16 @@ struct TokenResponse {
 /// `internal_failure`) and carries `refused` with the provider's error and description.
 pub async fn request(
     http: &reqwest::Client,
+    connection: &str,
     url: &str,
     form: &[(&str, &str)],
     refused: &str,
 ) -> Result<Fetched, (bool, String)> {
-    let resp = http
-        .post(url)
-        .form(form)
-        .send()
-        .await
-        .map_err(|e| (true, format!("token request to {url} failed: {e}")))?;
+    let sent = std::time::Instant::now();
+    let resp = http.post(url).form(form).send().await;
+    let status = resp.as_ref().map_or(0, |r| r.status().as_u16());
+    super::calls::record(connection, "POST", url, status, sent);
+    let resp = resp.map_err(|e| (true, format!("token request to {url} failed: {e}")))?;
     let status = resp.status();
     let body: serde_json::Value = resp.json().await.unwrap_or_default();
     if !status.is_success() {

@@ -17,6 +17,7 @@ use super::worker::Shared;
 use super::EngineError;
 use crate::actions::{ActionEnv, ActionError, Outcome, Park, Previous, Ready, StepContext};
 use crate::clock::{now_ms, rfc3339};
+use crate::connectors::calls::{self, ExternalCall};
 use crate::playbook::{Playbook, Step};
 use crate::script::Context;
 use crate::store::{Claimed, RunUpdate, StepCommit, StepRecord, StepRow};
@@ -161,10 +162,16 @@ impl<'s> Execution<'s> {
                 }
                 _ => 1,
             };
-            let end = self.execute(step, prev.as_ref(), attempt).await;
+            let (end, calls) = self.execute(step, prev.as_ref(), attempt).await;
             let finished = now_ms();
+            self.shared.engine.metrics.step(
+                step.action.name(),
+                std::time::Duration::from_millis((finished - started).max(0) as u64),
+                &calls,
+            );
+            let mut calls = Some(calls);
             let in_failure = playbook.in_failure_handler(self.cursor);
-            let record =
+            let mut record =
                 |status: StepStatus, outputs: Option<&Value>, error: Option<String>| StepRecord {
                     idx: 0,
                     step_id: step.id.clone(),
@@ -174,6 +181,7 @@ impl<'s> Execution<'s> {
                     error,
                     started_at: started,
                     finished_at: finished,
+                    calls: calls.take().unwrap_or_default(),
                 };
             let cursor = self.cursor as i64;
             match end {
@@ -323,19 +331,35 @@ impl<'s> Execution<'s> {
             .map_err(|e| e.to_string())
     }
 
-    /// Executes one step (its condition, then its action under its timeout).
-    async fn execute(&self, step: &Step, prev: Option<&StepRow>, attempt: i64) -> StepEnd {
+    /// Executes one step (its condition, then its action under its timeout); returns how it
+    /// ended and the external calls it made.
+    async fn execute(
+        &self,
+        step: &Step,
+        prev: Option<&StepRow>,
+        attempt: i64,
+    ) -> (StepEnd, Vec<ExternalCall>) {
         let ready = match self.prepare(step, prev) {
             Ok(Some(ready)) => ready,
-            Ok(None) => return StepEnd::Skipped,
-            Err(e) => return StepEnd::Failed(e),
+            Ok(None) => return (StepEnd::Skipped, Vec::new()),
+            Err(e) => return (StepEnd::Failed(e), Vec::new()),
         };
+        if let Ready::Done(outcome) = ready {
+            // A control action: nothing external to record.
+            return (self.end(step, attempt, Ok(outcome)), Vec::new());
+        }
+        let (result, calls) = calls::collect(self.call(step, ready)).await;
+        (self.end(step, attempt, result), calls)
+    }
+
+    /// The action's external work, under the step's timeout.
+    async fn call(&self, step: &Step, ready: Ready) -> Result<Outcome, ActionError> {
         let engine = &self.shared.engine;
         let call = ready.finish(ActionEnv {
             http: &engine.http,
             connections: &engine.connections,
         });
-        let result = match step.timeout {
+        match step.timeout {
             Some(limit) => match tokio::time::timeout(limit, call).await {
                 Ok(r) => r,
                 Err(_) => Err(ActionError::Transient {
@@ -344,7 +368,12 @@ impl<'s> Execution<'s> {
                 }),
             },
             None => call.await,
-        };
+        }
+    }
+
+    /// What an action's result means for the step: sealed outputs, a park, a retry or a failure.
+    fn end(&self, step: &Step, attempt: i64, result: Result<Outcome, ActionError>) -> StepEnd {
+        let engine = &self.shared.engine;
         match result {
             Ok(Outcome::Done(mut outputs)) => {
                 // Secret outputs (a generated password) are stored sealed, never in clear text.

@@ -8,6 +8,7 @@
 
 pub mod dispatch;
 mod executor;
+pub mod metrics;
 pub mod retry;
 pub mod status;
 mod worker;
@@ -66,6 +67,7 @@ pub struct Engine {
     /// Wakes the workers of this process when work becomes ready.
     wake: Arc<Notify>,
     changes: broadcast::Sender<RunChange>,
+    metrics: metrics::Metrics,
     /// Wakes the `person.date` timer task when an observation armed, moved or dropped a timer.
     date_timers: Arc<Notify>,
     /// `person.date` timers armed further in the past than this are skipped, not fired.
@@ -91,6 +93,7 @@ impl Engine {
             versions: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
             changes,
+            metrics: metrics::Metrics::default(),
             date_timers: Arc::new(Notify::new()),
             date_catch_up_ms: 7 * 86_400_000,
         }
@@ -137,6 +140,11 @@ impl Engine {
 
     pub fn scripting(&self) -> &Scripting {
         &self.scripting
+    }
+
+    /// Step latencies and external calls measured by this process's workers.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
     }
 
     /// Run status changes committed by this process's workers.

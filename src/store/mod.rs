@@ -8,6 +8,7 @@
 //! Every status change is an `UPDATE … WHERE status = <expected>` whose row count is checked, so
 //! two workers can never both finish the same step.
 
+mod calls;
 mod events;
 mod imports;
 mod playbooks;
@@ -15,6 +16,7 @@ mod rows;
 mod runs;
 mod steps;
 mod timers;
+mod tokens;
 
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -24,6 +26,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use calls::CallRow;
 pub use events::{
     Dispatch, NewEvent, ObservationOutcome, ObservationRecord, ObserveMode, Observed, Sighting,
 };
@@ -33,6 +36,7 @@ pub use rows::{Claimed, RunFilter, RunRow, StepRow};
 pub use runs::NewRun;
 pub use steps::{RunUpdate, StepCommit, StepRecord, StepWriter};
 pub use timers::{DateTimerPlan, DateTimerRow, DueDateTimer};
+pub use tokens::TokenRow;
 
 /// A failed store operation.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +58,9 @@ pub enum StoreError {
     /// Rows or an end were written to an import that has already ended.
     #[error("import {0} is no longer running")]
     ImportEnded(String),
+    /// A unique name or key is taken.
+    #[error("{0}")]
+    Conflict(String),
     /// A guarded transition found the row in another state.
     #[error("run {run} is {actual}, {wanted}")]
     WrongState {
@@ -147,6 +154,12 @@ impl Store {
         })
         .await
         .map_err(|e| corrupt("ingest task", e))?
+    }
+
+    /// Whether the database answers (a trivial query).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// The pool, for the few callers (benchmarks, tests) that measure the database itself.

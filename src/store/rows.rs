@@ -130,5 +130,12 @@ pub struct RunFilter {
     pub playbook: Option<String>,
     pub status: Option<RunStatus>,
     pub subject: Option<String>,
+    /// Created at or after (Unix ms).
+    pub created_after: Option<i64>,
+    /// Created before (Unix ms).
+    pub created_before: Option<i64>,
+    /// At most this many (default 50).
     pub limit: i64,
+    /// Skip this many of the newest first.
+    pub offset: i64,
 }

@@ -174,31 +174,74 @@ impl Store {
         }
     }
 
+    /// The newest runs that match `filter`, from `filter.offset` on.
     pub async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>, StoreError> {
-        let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1");
-        if filter.playbook.is_some() {
-            sql.push_str(" AND playbook = ?");
-        }
-        if filter.status.is_some() {
-            sql.push_str(" AND status = ?");
-        }
-        if filter.subject.is_some() {
-            sql.push_str(" AND subject = ?");
-        }
-        sql.push_str(" ORDER BY seq DESC LIMIT ?");
-        let mut q = sqlx::query(&sql);
-        if let Some(p) = &filter.playbook {
-            q = q.bind(p);
-        }
-        if let Some(s) = filter.status {
-            q = q.bind(s.as_str());
-        }
-        if let Some(s) = &filter.subject {
-            q = q.bind(s);
-        }
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE {} ORDER BY seq DESC LIMIT ? OFFSET ?",
+            filter_sql(filter)
+        );
         let limit = if filter.limit > 0 { filter.limit } else { 50 };
-        let rows = q.bind(limit).fetch_all(&self.pool).await?;
+        let rows = bind_filter(sqlx::query(&sql), filter)
+            .bind(limit)
+            .bind(filter.offset.max(0))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(RunRow::decode).collect()
+    }
+
+    /// How many runs match `filter` (ignoring its limit and offset).
+    pub async fn count_runs(&self, filter: &RunFilter) -> Result<i64, StoreError> {
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM runs WHERE {}",
+            filter_sql(filter)
+        );
+        let row = bind_filter(sqlx::query(&sql), filter)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// The run an event with this idempotency key started: `None` for an unknown key,
+    /// `Some(None)` when the event started no run (its playbook's `where:` was false).
+    pub async fn run_for_key(
+        &self,
+        key: &str,
+        playbook: &str,
+    ) -> Result<Option<Option<String>>, StoreError> {
+        let row = sqlx::query(
+            "SELECT d.run_id FROM events e LEFT JOIN dispatches d \
+               ON d.event_id = e.id AND d.playbook = ? WHERE e.idempotency_key = ?",
+        )
+        .bind(playbook)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok(r.try_get::<Option<String>, _>("run_id")?))
+            .transpose()
+    }
+
+    /// The record of the step at `idx` of a run, if it executed.
+    pub async fn step_at(&self, run_id: &str, idx: i64) -> Result<Option<StepRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT idx, step_id, status, attempts, outputs, error, started_at, finished_at \
+             FROM steps WHERE run_id = ? AND idx = ?",
+        )
+        .bind(run_id)
+        .bind(idx)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(StepRow::decode).transpose()
+    }
+
+    /// Runs ready to execute now (queued or due): the queue's depth.
+    pub async fn ready_runs(&self, now: i64) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM runs WHERE status IN ('queued', 'waiting') AND wake_at <= ?",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
     }
 
     /// Counts of runs by status.
@@ -365,6 +408,44 @@ impl Store {
             wanted: wanted.to_string(),
         })
     }
+}
+
+/// The `WHERE` condition for `filter`; `bind_filter` binds its parameters in the same order.
+fn filter_sql(filter: &RunFilter) -> String {
+    let mut sql = String::from("1 = 1");
+    for (present, condition) in [
+        (filter.playbook.is_some(), " AND playbook = ?"),
+        (filter.status.is_some(), " AND status = ?"),
+        (filter.subject.is_some(), " AND subject = ?"),
+        (filter.created_after.is_some(), " AND created_at >= ?"),
+        (filter.created_before.is_some(), " AND created_at < ?"),
+    ] {
+        if present {
+            sql.push_str(condition);
+        }
+    }
+    sql
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+fn bind_filter<'q>(mut q: Query<'q>, filter: &'q RunFilter) -> Query<'q> {
+    if let Some(p) = &filter.playbook {
+        q = q.bind(p);
+    }
+    if let Some(s) = filter.status {
+        q = q.bind(s.as_str());
+    }
+    if let Some(s) = &filter.subject {
+        q = q.bind(s);
+    }
+    if let Some(t) = filter.created_after {
+        q = q.bind(t);
+    }
+    if let Some(t) = filter.created_before {
+        q = q.bind(t);
+    }
+    q
 }
 
 impl Store {

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::runs::claim_sql;
 use super::{open_sync_connection, parse_json, Claimed, Store, StoreError};
+use crate::connectors::calls::ExternalCall;
 use crate::engine::status::{RunStatus, StepStatus};
 
 /// The most commits one transaction takes, to bound the time a batch holds the write lock.
@@ -52,6 +53,8 @@ pub struct StepRecord {
     pub error: Option<String>,
     pub started_at: i64,
     pub finished_at: i64,
+    /// The external calls this execution of the step made (the audit trail).
+    pub calls: Vec<ExternalCall>,
 }
 
 /// The run's new position and status.
@@ -265,6 +268,10 @@ const UPDATE_RUN: &str = "UPDATE runs SET status = ?1, cursor = ?2, wake_at = ?3
        lease_expires = CASE WHEN ?1 = 'running' THEN lease_expires ELSE NULL END \
      WHERE id = ?8 AND status = 'running' AND lease_owner = ?9 AND cursor = ?10";
 
+const INSERT_CALL: &str = "INSERT INTO external_calls (run_id, step_idx, execution, seq, \
+       attempt, connection, method, url, status, duration_ms, at) \
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
 const UPSERT_STEP: &str =
     "INSERT INTO steps (run_id, idx, step_id, status, attempts, outputs, error, \
        started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
@@ -332,6 +339,25 @@ fn write_batch(
                         s.started_at,
                         s.finished_at,
                     ])?;
+                    if !s.calls.is_empty() {
+                        let mut insert = tx.prepare_cached(INSERT_CALL)?;
+                        // Keyed by the execution's start, so two executions never collide.
+                        for (seq, call) in s.calls.iter().enumerate() {
+                            insert.execute(params![
+                                c.run_id,
+                                s.idx,
+                                s.started_at,
+                                seq as i64,
+                                s.attempts,
+                                call.connection,
+                                call.method,
+                                call.url,
+                                call.status,
+                                call.duration_ms,
+                                call.at,
+                            ])?;
+                        }
+                    }
                 }
             }
             if moved && u.status.is_terminal() {

@@ -122,7 +122,7 @@ impl Workspace {
         path
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(ROSTER);
         cmd.arg("--database")
             .arg(&self.db_url)
@@ -370,6 +370,17 @@ impl Db {
             .expect("step outputs")
             .get::<Option<String>, _>("outputs")
             .unwrap_or_default()
+    }
+
+    /// The first column of every row `sql` returns, as text.
+    pub async fn column(&self, sql: &str) -> Vec<String> {
+        sqlx::query(sql)
+            .fetch_all(&self.pool)
+            .await
+            .expect("query")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
     }
 
     pub async fn step(&self, run: &str, step: &str) -> StepView {

@@ -113,7 +113,11 @@ impl Credentials {
 
     /// Requests a token. Errors are the identity platform's `error_description`, which names
     /// the problem (AADSTS7000215 invalid secret, AADSTS700027 bad assertion, …).
-    pub async fn fetch(&self, http: &reqwest::Client) -> Result<Fetched, (bool, String)> {
+    pub async fn fetch(
+        &self,
+        http: &reqwest::Client,
+        connection: &str,
+    ) -> Result<Fetched, (bool, String)> {
         let mut form: Vec<(&str, String)> = vec![
             ("grant_type", "client_credentials".into()),
             ("client_id", self.client_id.clone()),
@@ -155,6 +159,7 @@ impl Credentials {
         let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         token::request(
             http,
+            connection,
             &self.token_url,
             &form,
             "the identity platform refused a token",

@@ -112,8 +112,9 @@ impl Client {
         };
         let _permit = self.limiter.acquire().await;
         let answer = bearer::send(
+            &self.name,
             &self.tokens,
-            || self.auth.fetch(&self.http),
+            || self.auth.fetch(&self.http, &self.name),
             |token| {
                 let mut req = self.http.request(method.clone(), &url).bearer_auth(token);
                 if !query.is_empty() {

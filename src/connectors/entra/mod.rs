@@ -88,6 +88,8 @@ pub const ACTIONS: &[(&str, &[(&str, bool)])] = &[
 /// A Graph client for one tenant and app.
 #[derive(Debug)]
 pub struct Client {
+    /// The connection's name in the config, for the record of external calls.
+    name: String,
     graph: String,
     auth: auth::Credentials,
     http: reqwest::Client,
@@ -104,6 +106,7 @@ impl Client {
         http: reqwest::Client,
     ) -> Result<Client, String> {
         Ok(Client {
+            name: "entra".into(),
             graph: format!("{}/v1.0", config.graph_url.trim_end_matches('/')),
             auth: auth::Credentials::new(config, base_dir)?,
             http,
@@ -112,6 +115,12 @@ impl Client {
             cache: groups::Cache::default(),
             skus: licenses::SkuCache::default(),
         })
+    }
+
+    /// The client under the connection name `name` (default `entra`).
+    pub fn named(mut self, name: &str) -> Client {
+        self.name = name.to_string();
+        self
     }
 
     /// Executes the action `name` (one of `ACTIONS`).

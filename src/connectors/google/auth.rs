@@ -114,7 +114,11 @@ impl ServiceAccount {
 
     /// Requests a token; the error says whether trying again can help. Errors carry Google's
     /// `error_description` (e.g. `unauthorized_client` when delegation or a scope is missing).
-    pub async fn fetch(&self, http: &reqwest::Client) -> Result<Fetched, (bool, String)> {
+    pub async fn fetch(
+        &self,
+        http: &reqwest::Client,
+        connection: &str,
+    ) -> Result<Fetched, (bool, String)> {
         let jwt = self
             .assertion(chrono::Utc::now().timestamp())
             .map_err(|e| (false, e))?;
@@ -124,6 +128,7 @@ impl ServiceAccount {
         );
         token::request(
             http,
+            connection,
             &self.token_url,
             &[("grant_type", JWT_BEARER), ("assertion", jwt.as_str())],
             &refused,

@@ -77,6 +77,8 @@ pub const ACTIONS: &[(&str, &[(&str, bool)])] = &[
 /// A Directory client for one Workspace customer.
 #[derive(Debug)]
 pub struct Client {
+    /// The connection's name in the config, for the record of external calls.
+    name: String,
     /// The base URL without a trailing slash, e.g. `https://admin.googleapis.com`.
     base: String,
     customer: String,
@@ -87,12 +89,19 @@ pub struct Client {
 }
 
 impl Client {
+    /// The client under the connection name `name` (default `google`).
+    pub fn named(mut self, name: &str) -> Client {
+        self.name = name.to_string();
+        self
+    }
+
     pub fn new(
         config: &GoogleConfig,
         base_dir: &Path,
         http: reqwest::Client,
     ) -> Result<Client, String> {
         Ok(Client {
+            name: "google".into(),
             base: config.base_url.trim_end_matches('/').to_string(),
             customer: config.customer_id.clone(),
             auth: auth::ServiceAccount::new(config, base_dir)?,

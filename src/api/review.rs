@@ -1,0 +1,92 @@
+//! The queues people work through: runs parked by `validate` (the review queue, with every
+//! failing field and reason) and by `approval` (the approvals queue). Approve or reject them
+//! through `/api/v1/runs/{id}/approve|reject`.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::body::Params;
+use super::error::AppError;
+use super::view;
+use super::ApiState;
+use crate::engine::status::RunStatus;
+use crate::store::RunFilter;
+
+pub(super) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/api/v1/review", get(review))
+        .route("/api/v1/approvals", get(approvals))
+}
+
+pub(super) const ROUTES: &[(&str, &str)] =
+    &[("get", "/api/v1/review"), ("get", "/api/v1/approvals")];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Page {
+    playbook: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn review(
+    State(state): State<ApiState>,
+    Params(page): Params<Page>,
+) -> Result<Json<Value>, AppError> {
+    queue(
+        &state,
+        RunStatus::Review,
+        page,
+        |outputs| json!({ "errors": outputs.get("errors").cloned().unwrap_or(json!([])) }),
+    )
+    .await
+}
+
+async fn approvals(
+    State(state): State<ApiState>,
+    Params(page): Params<Page>,
+) -> Result<Json<Value>, AppError> {
+    queue(&state, RunStatus::Approval, page, |outputs| {
+        json!({
+            "message": outputs.get("message").cloned().unwrap_or(Value::Null),
+            "requested_at": outputs.get("requested_at").cloned().unwrap_or(Value::Null),
+            "timeout_at": outputs.get("timeout_at").cloned().unwrap_or(Value::Null),
+        })
+    })
+    .await
+}
+
+/// Runs in `status`, newest first, each with the step it is parked at and `detail` of it.
+async fn queue(
+    state: &ApiState,
+    status: RunStatus,
+    page: Page,
+    detail: impl Fn(&Value) -> Value,
+) -> Result<Json<Value>, AppError> {
+    let filter = RunFilter {
+        playbook: page.playbook,
+        status: Some(status),
+        limit: page.limit.unwrap_or(100).clamp(1, 500),
+        offset: page.offset.unwrap_or(0).max(0),
+        ..RunFilter::default()
+    };
+    let store = state.engine.store();
+    let total = store.count_runs(&filter).await?;
+    let mut items = Vec::new();
+    for run in store.runs(&filter).await? {
+        let step = store.step_at(&run.id, run.cursor).await?;
+        let mut item = view::run(&run);
+        if let (Some(o), Some(s)) = (item.as_object_mut(), &step) {
+            o.insert("person".into(), run.person.clone());
+            o.insert("step".into(), json!(s.step_id));
+            if let Value::Object(d) = detail(&crate::secret::mask(&s.outputs)) {
+                o.extend(d);
+            }
+        }
+        items.push(item);
+    }
+    Ok(Json(json!({ "runs": items, "total": total })))
+}
