@@ -26,6 +26,7 @@ mod playbooks;
 mod quickstart;
 mod retries;
 mod serve;
+mod serve_intake;
 mod timers;
 mod triggers_dates;
 mod triggers_google;
