@@ -3,6 +3,25 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// The fields a source may set (besides `custom.<name>`), as `Person` names them.
+pub const FIELDS: &[&str] = &[
+    "id",
+    "primary_email",
+    "personal_email",
+    "given_name",
+    "family_name",
+    "full_name",
+    "department",
+    "title",
+    "manager_email",
+    "employee_id",
+    "org_unit",
+    "location",
+    "start_date",
+    "end_date",
+    "status",
+];
+
 /// One person as playbooks see it (`person.<field>`). Sources map their fields onto these;
 /// anything else goes into `custom`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -30,23 +30,7 @@ pub const DEFAULT_MAX_BYTES: u64 = 20 * 1024 * 1024;
 pub const DEFAULT_MAX_ROWS: u64 = 100_000;
 
 /// The Person fields a column may map to (plus `custom.<name>`).
-pub const PERSON_FIELDS: &[&str] = &[
-    "id",
-    "primary_email",
-    "personal_email",
-    "given_name",
-    "family_name",
-    "full_name",
-    "department",
-    "title",
-    "manager_email",
-    "employee_id",
-    "org_unit",
-    "location",
-    "start_date",
-    "end_date",
-    "status",
-];
+pub const PERSON_FIELDS: &[&str] = crate::person::FIELDS;
 
 /// One import profile, `imports.<name>`.
 #[derive(Debug, Clone, Deserialize)]

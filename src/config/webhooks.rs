@@ -102,23 +102,7 @@ impl FieldMapping {
 }
 
 /// Person fields a mapping may set (besides `custom.<name>`).
-pub const PERSON_FIELDS: &[&str] = &[
-    "id",
-    "primary_email",
-    "personal_email",
-    "given_name",
-    "family_name",
-    "full_name",
-    "department",
-    "title",
-    "manager_email",
-    "employee_id",
-    "org_unit",
-    "location",
-    "start_date",
-    "end_date",
-    "status",
-];
+pub const PERSON_FIELDS: &[&str] = crate::person::FIELDS;
 
 fn default_header() -> String {
     DEFAULT_SIGNATURE_HEADER.into()
