@@ -557,3 +557,48 @@ async fn bulk_upload_provisions_records_once_through_the_provisioning_job() {
     }
     sandbox.shutdown().await;
 }
+
+const BY_MAIL: &str = r#"
+name: by-mail
+on: [ { manual: {} } ]
+steps:
+  - id: account
+    uses: entra.create_user
+    with:
+      user_principal_name: "${{ person.custom.upn }}"
+      display_name: "${{ person.full_name }}"
+      usage_location: GB
+      match: { mail: "${{ person.primary_email }}" }
+      properties: { mail: "${{ person.primary_email }}" }
+"#;
+
+/// Without an employee id, `match` names the property that identifies the person: found by it
+/// first, and a user already at the UPN is adopted only when it carries the same value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_user_matches_on_the_given_property() {
+    let sandbox = start(FaultConfig::default()).await;
+    let ws = Workspace::new();
+    write_config(&ws, &sandbox, Credential::Secret);
+    let grace = json!({"id": "g1", "custom": {"upn": "grace.hopper@contoso.com"}, "full_name": "Grace Hopper",
+                       "primary_email": "grace.hopper@contoso.com"});
+    let (code, shown) = run(&ws, BY_MAIL, &grace).await;
+    assert_eq!(code, 0, "{shown:#}");
+    let first = step(&shown, "account")["outputs"].clone();
+    assert_eq!(first["created"], true);
+    let before = users(&sandbox).len();
+    let (code, shown) = run(&ws, BY_MAIL, &grace).await;
+    assert_eq!(code, 0, "{shown:#}");
+    assert_eq!(step(&shown, "account")["outputs"]["created"], false);
+    assert_eq!(step(&shown, "account")["outputs"]["id"], first["id"]);
+    assert_eq!(users(&sandbox).len(), before);
+    // Another person wanting the same UPN, with another mail: the next free name.
+    let other = json!({"id": "g2", "custom": {"upn": "grace.hopper@contoso.com"}, "full_name": "Grace Hopper",
+                       "primary_email": "grace.h@contoso.com"});
+    let (code, shown) = run(&ws, BY_MAIL, &other).await;
+    assert_eq!(code, 0, "{shown:#}");
+    assert_eq!(
+        step(&shown, "account")["outputs"]["user_principal_name"],
+        "grace.hopper2@contoso.com"
+    );
+    sandbox.shutdown().await;
+}

@@ -49,6 +49,7 @@ pub const ACTIONS: &[(&str, &[(&str, bool)])] = &[
             ("force_change_password", false),
             ("properties", false),
             ("on_conflict", false),
+            ("match", false),
         ],
     ),
     (

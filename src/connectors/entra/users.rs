@@ -18,9 +18,9 @@ const SELECT: &str = "id,userPrincipalName,displayName,mailNickname,employeeId,a
 const MAX_CANDIDATES: usize = 50;
 
 /// `entra.create_user`: returns the existing user when it is the same person (matched by
-/// `employee_id`, or by display name and mail nickname when there is none), otherwise creates
-/// one at the first free UPN (`on_conflict: next_free`), adopts whoever holds it (`adopt`) or
-/// fails (`fail`).
+/// `match` — one Graph property and its value, e.g. `{ mail: … }` — or by `employee_id`, or by
+/// display name and mail nickname when neither is given), otherwise creates one at the first
+/// free UPN (`on_conflict: next_free`), adopts whoever holds it (`adopt`) or fails (`fail`).
 pub async fn create(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
     let upn = args.str("user_principal_name")?;
     let (local, domain) = upn
@@ -32,17 +32,18 @@ pub async fn create(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
             ))
         })?;
     let display_name = args.str("display_name")?;
-    let employee_id = args.opt_str("employee_id")?;
+    let key = match_key(args)?;
     let on_conflict = args.opt_str("on_conflict")?.unwrap_or("next_free");
     if !matches!(on_conflict, "next_free" | "adopt" | "fail") {
         return Err(ActionError::permanent(format!(
             "on_conflict '{on_conflict}': use next_free, adopt or fail"
         )));
     }
-    if let Some(eid) = employee_id {
-        let filter = format!("employeeId eq {}", literal(eid));
+    if let Some((property, value)) = &key {
+        let filter = format!("{property} eq {}", literal(value));
+        let select = format!("{SELECT},{property}");
         let found = c
-            .get_all("/users", &[("$filter", &filter), ("$select", SELECT)])
+            .get_all("/users", &[("$filter", &filter), ("$select", &select)])
             .await
             .map_err(GraphError::into_action)?;
         match found.as_slice() {
@@ -50,13 +51,17 @@ pub async fn create(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
             [one] => return Ok(user_outputs(one, false)),
             many => {
                 return Err(ActionError::permanent(format!(
-                    "{} users have employeeId '{eid}'; resolve the duplicates in Entra first",
+                    "{} users have {property} '{value}'; resolve the duplicates in Entra first",
                     many.len()
                 )))
             }
         }
     }
     let nickname_arg = args.opt_str("mail_nickname")?;
+    let candidate_select = match &key {
+        Some((property, _)) => format!("{SELECT},{property}"),
+        None => SELECT.to_string(),
+    };
     for n in 1..=MAX_CANDIDATES {
         let candidate_local = if n == 1 {
             local.to_string()
@@ -72,12 +77,12 @@ pub async fn create(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
         match c
             .get(
                 &format!("/users/{}", segment(&candidate)),
-                &[("$select", SELECT)],
+                &[("$select", &candidate_select)],
             )
             .await
         {
             Ok(existing) => {
-                if same_person(&existing, employee_id, display_name, &nickname) {
+                if same_person(&existing, key.as_ref(), display_name, &nickname) {
                     return Ok(user_outputs(&existing, false));
                 }
                 match on_conflict {
@@ -127,15 +132,41 @@ pub async fn create(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
     )))
 }
 
+/// The property that identifies the person: `match` (one Graph property and its value), else
+/// `employee_id`.
+fn match_key(args: &ArgMap) -> Result<Option<(String, String)>, ActionError> {
+    let given = args.map("match")?;
+    match given.len() {
+        0 => Ok(args
+            .opt_str("employee_id")?
+            .map(|e| ("employeeId".to_string(), e.to_string()))),
+        1 => {
+            let (property, value) = given.into_iter().next().unwrap_or_default();
+            let valid = !property.is_empty() && property.chars().all(|c| c.is_ascii_alphanumeric());
+            match value {
+                Value::String(v) if valid && !v.trim().is_empty() => {
+                    Ok(Some((property, v.trim().to_string())))
+                }
+                _ => Err(ActionError::permanent(format!(
+                    "argument 'match' must be one Graph user property and a non-empty string, e.g. {{ mail: jane@contoso.com }}; got {property}"
+                ))),
+            }
+        }
+        n => Err(ActionError::permanent(format!(
+            "argument 'match' names {n} properties; give exactly one"
+        ))),
+    }
+}
+
 fn same_person(
     existing: &Value,
-    employee_id: Option<&str>,
+    key: Option<&(String, String)>,
     display_name: &str,
     nickname: &str,
 ) -> bool {
     let field = |k: &str| existing.get(k).and_then(Value::as_str);
-    match employee_id {
-        Some(eid) => field("employeeId") == Some(eid),
+    match key {
+        Some((property, value)) => field(property) == Some(value.as_str()),
         None => {
             field("displayName") == Some(display_name) && field("mailNickname") == Some(nickname)
         }
