@@ -74,7 +74,8 @@ impl Validate {
 
     pub fn execute(&self, cx: &StepContext<'_>) -> Result<Outcome, ActionError> {
         let earlier = cx.previous.filter(|p| p.status == StepStatus::Review);
-        if let Some(decision) = earlier.and_then(|p| p.decision()) {
+        let decision = earlier.and_then(|p| p.decision());
+        if let Some(decision) = decision {
             // Approved as it is: the reviewer vouches for the record.
             if decision.get("corrected").and_then(Value::as_bool) != Some(true) {
                 return Ok(Outcome::Done(
@@ -89,12 +90,19 @@ impl Validate {
             .map(|(field, reason)| json!({ "field": field, "reason": reason }))
             .collect();
         if errors.is_empty() {
-            return Ok(Outcome::Done(json!({ "valid": true })));
+            // Corrected by a reviewer: the decision stays on the record with the result.
+            return Ok(Outcome::Done(match decision {
+                Some(d) => json!({ "valid": true, "decision": d }),
+                None => json!({ "valid": true }),
+            }));
         }
         if self.review {
-            return Ok(Outcome::Park(Park::Review {
-                outputs: json!({ "valid": false, "errors": errors }),
-            }));
+            // Still invalid after a correction: parked again, the last decision kept with it.
+            let mut outputs = json!({ "valid": false, "errors": errors });
+            if let Some(d) = decision {
+                outputs["previous_decision"] = d.clone();
+            }
+            return Ok(Outcome::Park(Park::Review { outputs }));
         }
         let list: Vec<String> = errors
             .iter()

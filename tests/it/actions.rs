@@ -183,7 +183,11 @@ async fn approving_a_review_with_corrections_validates_again_and_completes() {
         .expect("approve");
     let run = h.wait_for(&id, &[RunStatus::Succeeded]).await;
     assert_eq!(run.person["department"], "Finance");
-    assert_eq!(h.outputs(&id, "check").await, json!({ "valid": true }));
+    let check = h.outputs(&id, "check").await;
+    assert_eq!(check["valid"], true);
+    // The reviewer's decision stays on the record with the result.
+    assert_eq!(check["decision"]["by"], "alice", "{check}");
+    assert_eq!(check["decision"]["corrected"], true, "{check}");
     assert_eq!(
         h.outputs(&id, "after").await["department"],
         "Finance",
