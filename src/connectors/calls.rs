@@ -12,10 +12,10 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One request a step sent.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExternalCall {
     /// The connection's name (`entra`), or `http` for `http.request`.
     pub connection: String,
@@ -30,6 +30,24 @@ pub struct ExternalCall {
 }
 
 type Log = Arc<Mutex<Vec<ExternalCall>>>;
+
+/// One stored call: the call and the step attempt that made it.
+#[derive(Serialize)]
+struct Stored<'a> {
+    attempt: i64,
+    #[serde(flatten)]
+    call: &'a ExternalCall,
+}
+
+/// The calls of one execution of a step as the JSON array stored with the step; `None` for
+/// none.
+pub fn to_json(calls: &[ExternalCall], attempt: i64) -> Option<String> {
+    if calls.is_empty() {
+        return None;
+    }
+    let stored: Vec<Stored<'_>> = calls.iter().map(|call| Stored { attempt, call }).collect();
+    serde_json::to_string(&stored).ok()
+}
 
 tokio::task_local! {
     static CALLS: Log;

@@ -169,7 +169,7 @@ impl<'s> Execution<'s> {
                 std::time::Duration::from_millis((finished - started).max(0) as u64),
                 &calls,
             );
-            let mut calls = Some(calls);
+            let mut calls = calls::to_json(&calls, attempt);
             let in_failure = playbook.in_failure_handler(self.cursor);
             let mut record =
                 |status: StepStatus, outputs: Option<&Value>, error: Option<String>| StepRecord {
@@ -181,7 +181,7 @@ impl<'s> Execution<'s> {
                     error,
                     started_at: started,
                     finished_at: finished,
-                    calls: calls.take().unwrap_or_default(),
+                    calls: calls.take(),
                 };
             let cursor = self.cursor as i64;
             match end {

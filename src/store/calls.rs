@@ -1,5 +1,7 @@
-//! Reading the record of external calls (written by the step writer with each step).
+//! Reading the record of external calls (written by the step writer with each step, as a JSON
+//! array in the step's row).
 
+use serde::Deserialize;
 use sqlx::Row;
 
 use super::{Store, StoreError};
@@ -14,31 +16,35 @@ pub struct CallRow {
     pub call: ExternalCall,
 }
 
+/// A call as stored: with the attempt that made it.
+#[derive(Deserialize)]
+struct Stored {
+    attempt: i64,
+    #[serde(flatten)]
+    call: ExternalCall,
+}
+
 impl Store {
     /// Every external call a run's steps made, in the order they were sent.
     pub async fn calls_of(&self, run_id: &str) -> Result<Vec<CallRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT step_idx, attempt, connection, method, url, status, duration_ms, at \
-             FROM external_calls WHERE run_id = ? ORDER BY step_idx, execution, seq",
+            "SELECT idx, calls FROM steps WHERE run_id = ? AND calls IS NOT NULL ORDER BY idx",
         )
         .bind(run_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(CallRow {
-                    step_idx: r.try_get("step_idx")?,
-                    attempt: r.try_get("attempt")?,
-                    call: ExternalCall {
-                        connection: r.try_get("connection")?,
-                        method: r.try_get("method")?,
-                        url: r.try_get("url")?,
-                        status: r.try_get::<i64, _>("status")? as u16,
-                        duration_ms: r.try_get("duration_ms")?,
-                        at: r.try_get("at")?,
-                    },
-                })
-            })
-            .collect()
+        let mut out = Vec::new();
+        for r in &rows {
+            let step_idx: i64 = r.try_get("idx")?;
+            let text: String = r.try_get("calls")?;
+            let stored: Vec<Stored> =
+                serde_json::from_str(&text).map_err(|e| super::corrupt("step calls", e))?;
+            out.extend(stored.into_iter().map(|s| CallRow {
+                step_idx,
+                attempt: s.attempt,
+                call: s.call,
+            }));
+        }
+        Ok(out)
     }
 }

@@ -24,7 +24,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::runs::claim_sql;
 use super::{open_sync_connection, parse_json, Claimed, Store, StoreError};
-use crate::connectors::calls::ExternalCall;
 use crate::engine::status::{RunStatus, StepStatus};
 
 /// The most commits one transaction takes, to bound the time a batch holds the write lock.
@@ -53,8 +52,9 @@ pub struct StepRecord {
     pub error: Option<String>,
     pub started_at: i64,
     pub finished_at: i64,
-    /// The external calls this execution of the step made (the audit trail).
-    pub calls: Vec<ExternalCall>,
+    /// The external calls this execution of the step made (the audit trail), as a JSON array
+    /// (`calls::to_json`); `None` when it made none.
+    pub calls: Option<String>,
 }
 
 /// The run's new position and status.
@@ -268,17 +268,19 @@ const UPDATE_RUN: &str = "UPDATE runs SET status = ?1, cursor = ?2, wake_at = ?3
        lease_expires = CASE WHEN ?1 = 'running' THEN lease_expires ELSE NULL END \
      WHERE id = ?8 AND status = 'running' AND lease_owner = ?9 AND cursor = ?10";
 
-const INSERT_CALL: &str = "INSERT INTO external_calls (run_id, step_idx, execution, seq, \
-       attempt, connection, method, url, status, duration_ms, at) \
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-
+/// A re-executed step's calls are appended to the earlier ones by joining the two JSON arrays
+/// as text (`[a,b]` + `[c]` → `[a,b,c]`), so the writer never parses JSON.
 const UPSERT_STEP: &str =
     "INSERT INTO steps (run_id, idx, step_id, status, attempts, outputs, error, \
-       started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+       started_at, finished_at, calls) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
      ON CONFLICT (run_id, idx) DO UPDATE SET step_id = excluded.step_id, \
        status = excluded.status, attempts = excluded.attempts, \
        outputs = excluded.outputs, error = excluded.error, \
-       started_at = excluded.started_at, finished_at = excluded.finished_at";
+       started_at = excluded.started_at, finished_at = excluded.finished_at, \
+       calls = CASE WHEN excluded.calls IS NULL THEN steps.calls \
+                    WHEN steps.calls IS NULL THEN excluded.calls \
+                    ELSE substr(steps.calls, 1, length(steps.calls) - 1) || ',' \
+                         || substr(excluded.calls, 2) END";
 
 /// Steps of a run whose outputs hold a live secret (a cheap pre-filter; `erase_text` decides).
 pub(super) const SECRET_STEPS: &str =
@@ -338,26 +340,8 @@ fn write_batch(
                         s.error,
                         s.started_at,
                         s.finished_at,
+                        s.calls,
                     ])?;
-                    if !s.calls.is_empty() {
-                        let mut insert = tx.prepare_cached(INSERT_CALL)?;
-                        // Keyed by the execution's start, so two executions never collide.
-                        for (seq, call) in s.calls.iter().enumerate() {
-                            insert.execute(params![
-                                c.run_id,
-                                s.idx,
-                                s.started_at,
-                                seq as i64,
-                                s.attempts,
-                                call.connection,
-                                call.method,
-                                call.url,
-                                call.status,
-                                call.duration_ms,
-                                call.at,
-                            ])?;
-                        }
-                    }
                 }
             }
             if moved && u.status.is_terminal() {
