@@ -29,6 +29,35 @@ pub enum NoAnswer {
     Network(String),
 }
 
+impl NoAnswer {
+    /// What a connector reports: status 0 when trying later can help, 401 for a refused
+    /// credential; a short code; the message.
+    pub fn parts(self) -> (u16, &'static str, String) {
+        match self {
+            NoAnswer::Token { transient, message } => {
+                (if transient { 0 } else { 401 }, "token", message)
+            }
+            NoAnswer::Network(message) => (0, "network", message),
+        }
+    }
+}
+
+/// `method url` with the bearer token and the query: what every call builds first.
+pub fn request(
+    http: &reqwest::Client,
+    method: &reqwest::Method,
+    url: &str,
+    token: &str,
+    query: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    let req = http.request(method.clone(), url).bearer_auth(token);
+    if query.is_empty() {
+        req
+    } else {
+        req.query(query)
+    }
+}
+
 /// Sends `build(token)`; on a 401 renews the token once. Every request sent is recorded under
 /// `connection` (see `calls`).
 pub async fn send<F, Fut, B>(

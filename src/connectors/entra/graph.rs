@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::Client;
 use crate::actions::ActionError;
-use crate::connectors::bearer::{self, NoAnswer};
+use crate::connectors::bearer;
 pub use crate::connectors::segment;
 
 /// A Graph call that did not succeed: Graph's `error.code` and `error.message`.
@@ -116,10 +116,7 @@ impl Client {
             &self.tokens,
             || self.auth.fetch(&self.http, &self.name),
             |token| {
-                let mut req = self.http.request(method.clone(), &url).bearer_auth(token);
-                if !query.is_empty() {
-                    req = req.query(query);
-                }
+                let req = bearer::request(&self.http, &method, &url, token, query);
                 match &body {
                     Body::None => req,
                     Body::Json(v) => req.json(v),
@@ -130,11 +127,9 @@ impl Client {
             },
         )
         .await
-        .map_err(|e| match e {
-            NoAnswer::Token { transient, message } => {
-                fail(if transient { 0 } else { 401 }, "token", message)
-            }
-            NoAnswer::Network(message) => fail(0, "network", message),
+        .map_err(|e| {
+            let (status, code, message) = e.parts();
+            fail(status, code, message)
         })?;
         if (200..300).contains(&answer.status) {
             return Ok(Reply { body: answer.body });
