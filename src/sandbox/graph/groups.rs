@@ -11,6 +11,7 @@ use super::users;
 use super::Ctx;
 use crate::sandbox::ids;
 use crate::sandbox::reply::Reply;
+use crate::sandbox::world::State;
 
 pub const KNOWN: &[&str] = &[
     "id",
@@ -239,11 +240,7 @@ pub fn create(ctx: &Ctx) -> GraphResult {
 pub fn update(ctx: &Ctx) -> GraphResult {
     let body = ctx.json_object()?;
     let mut st = ctx.world.lock();
-    let gid = st
-        .entra
-        .visible_group(ctx.call.param("group-id"), ctx.now)?
-        .id
-        .clone();
+    let gid = path_group_id(&st, ctx)?;
     // All or nothing: resolve every reference before changing anything.
     let mut added = Vec::new();
     for url in binds(&body, "members@odata.bind")? {
@@ -290,11 +287,7 @@ pub fn update(ctx: &Ctx) -> GraphResult {
 
 pub fn delete(ctx: &Ctx) -> GraphResult {
     let mut st = ctx.world.lock();
-    let gid = st
-        .entra
-        .visible_group(ctx.call.param("group-id"), ctx.now)?
-        .id
-        .clone();
+    let gid = path_group_id(&st, ctx)?;
     // Security groups cannot be restored, so they are not kept in deletedItems.
     st.entra.groups.remove(&gid);
     for g in st.entra.groups.values_mut() {
@@ -306,11 +299,7 @@ pub fn delete(ctx: &Ctx) -> GraphResult {
 pub fn members(ctx: &Ctx, transitive: bool) -> GraphResult {
     let q = query::parse_list(ctx.call, &users::RESOURCE)?;
     let st = ctx.world.lock();
-    let gid = st
-        .entra
-        .visible_group(ctx.call.param("group-id"), ctx.now)?
-        .id
-        .clone();
+    let gid = path_group_id(&st, ctx)?;
     let ids: Vec<String> = if transitive {
         st.entra.transitive_members(&gid)
     } else {
@@ -370,11 +359,7 @@ pub fn add_member(ctx: &Ctx) -> GraphResult {
         .and_then(Value::as_str)
         .ok_or_else(|| GraphError::bad_request("The request body must contain '@odata.id'."))?;
     let mut st = ctx.world.lock();
-    let gid = st
-        .entra
-        .visible_group(ctx.call.param("group-id"), ctx.now)?
-        .id
-        .clone();
+    let gid = path_group_id(&st, ctx)?;
     let (member, _) = resolve_reference(&st.entra, url, ctx.now)?;
     if member == gid {
         return Err(GraphError::bad_request(
@@ -393,11 +378,7 @@ pub fn add_member(ctx: &Ctx) -> GraphResult {
 
 pub fn remove_member(ctx: &Ctx) -> GraphResult {
     let mut st = ctx.world.lock();
-    let gid = st
-        .entra
-        .visible_group(ctx.call.param("group-id"), ctx.now)?
-        .id
-        .clone();
+    let gid = path_group_id(&st, ctx)?;
     let member = ctx.call.param("directoryObject-id").to_ascii_lowercase();
     let Some(group) = st.entra.groups.get_mut(&gid) else {
         return Err(GraphError::not_found(&gid));
@@ -409,4 +390,13 @@ pub fn remove_member(ctx: &Ctx) -> GraphResult {
         }
         None => Err(GraphError::member_missing()),
     }
+}
+
+/// The id of the group the path names (`{group-id}`), if it is visible yet.
+fn path_group_id(st: &State, ctx: &Ctx) -> Result<String, GraphError> {
+    Ok(st
+        .entra
+        .visible_group(ctx.call.param("group-id"), ctx.now)?
+        .id
+        .clone())
 }
