@@ -5,6 +5,7 @@
 mod smtp;
 mod support;
 mod support_checks;
+mod support_lifecycle;
 mod support_sandbox;
 mod support_serve;
 mod support_triggers;
@@ -21,6 +22,7 @@ mod google;
 mod hr;
 mod imports;
 mod imports_http;
+mod lifecycle_hr;
 mod observations;
 mod playbooks;
 mod quickstart;
