@@ -22,6 +22,7 @@ mod google;
 mod hr;
 mod imports;
 mod imports_http;
+mod lifecycle;
 mod lifecycle_hr;
 mod observations;
 mod playbooks;
