@@ -17,6 +17,7 @@ pub mod clock;
 pub mod config;
 pub mod connectors;
 pub mod cron;
+pub mod demo;
 pub mod engine;
 pub mod imports;
 pub mod logging;
