@@ -25,10 +25,19 @@ use crate::store::{Store, StoreOptions};
 
 /// The playbooks the demo serves (those a Google poll and an HR upload fire).
 const PLAYBOOKS: &[(&str, &str)] = &[
-    ("onboard-from-google.yaml", include_str!("../../playbooks/onboard-from-google.yaml")),
-    ("onboard-from-hr-csv.yaml", include_str!("../../playbooks/onboard-from-hr-csv.yaml")),
+    (
+        "onboard-from-google.yaml",
+        include_str!("../../playbooks/onboard-from-google.yaml"),
+    ),
+    (
+        "onboard-from-hr-csv.yaml",
+        include_str!("../../playbooks/onboard-from-hr-csv.yaml"),
+    ),
     ("mover.yaml", include_str!("../../playbooks/mover.yaml")),
-    ("offboard.yaml", include_str!("../../playbooks/offboard.yaml")),
+    (
+        "offboard.yaml",
+        include_str!("../../playbooks/offboard.yaml"),
+    ),
 ];
 const CSV: &[u8] = include_bytes!("../../examples/hr-new-hires.csv");
 const EXAMPLE_CONFIG: &str = include_str!("../../examples/roster.yaml");
@@ -40,7 +49,10 @@ pub async fn run(dir: &Path) -> anyhow::Result<i32> {
     let dir = prepare(dir)?;
     println!("Roster demo in {}\n", dir.display());
     let sandbox = sandboxed::start().await?;
-    println!("· sandbox (Entra ID, Google Workspace, HR API) at {}", sandbox.url());
+    println!(
+        "· sandbox (Entra ID, Google Workspace, HR API) at {}",
+        sandbox.url()
+    );
     let config = sandboxed::config(config(&dir)?, &sandbox);
     let db = format!("sqlite://{}", dir.join("roster.db").display());
 
@@ -74,15 +86,29 @@ pub async fn run(dir: &Path) -> anyhow::Result<i32> {
     };
     let addr = bound_rx.await.context("roster serve did not start")?;
     let base = format!("http://{addr}");
-    println!("· roster serve on {base} (SQLite {}, {} playbooks)", dir.join("roster.db").display(), PLAYBOOKS.len());
+    println!(
+        "· roster serve on {base} (SQLite {}, {} playbooks)",
+        dir.join("roster.db").display(),
+        PLAYBOOKS.len()
+    );
     let store = Store::open(&db, &StoreOptions::default()).await?;
-    let token = crate::api::auth::issue(&store, &format!("demo-{}", now_ms())).await?.token;
+    let token = crate::api::auth::issue(&store, &format!("demo-{}", now_ms()))
+        .await?
+        .token;
     let http = reqwest::Client::new();
     let google = Connections::from_config(&config, &http)?;
-    let google = google.google("google").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let google = google
+        .google("google")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     // The Google poller's first pass records the directory as it is (no runs for old staff).
-    wait_for(&store, "the first Google poll", "SELECT COUNT(*) FROM subjects WHERE source = 'google'", 1).await?;
+    wait_for(
+        &store,
+        "the first Google poll",
+        "SELECT COUNT(*) FROM subjects WHERE source = 'google'",
+        1,
+    )
+    .await?;
 
     // 1. HR uploads its new hires.
     let report: Value = http
@@ -103,8 +129,26 @@ pub async fn run(dir: &Path) -> anyhow::Result<i32> {
 
     // 2. Two people join in Google Workspace.
     for (given, family, email, eid, ou, dept, title, location) in [
-        ("Zoë", "Ångström", "zoe.angstrom", "E7001", "/Engineering", "Engineering", "Site Reliability Engineer", "Berlin"),
-        ("Karl", "Nguyen", "karl.nguyen", "E7002", "/Sales", "Sales", "Account Manager", "London"),
+        (
+            "Zoë",
+            "Ångström",
+            "zoe.angstrom",
+            "E7001",
+            "/Engineering",
+            "Engineering",
+            "Site Reliability Engineer",
+            "Berlin",
+        ),
+        (
+            "Karl",
+            "Nguyen",
+            "karl.nguyen",
+            "E7002",
+            "/Sales",
+            "Sales",
+            "Account Manager",
+            "London",
+        ),
     ] {
         let body = json!({
             "primaryEmail": format!("{email}@contoso.com"),
@@ -117,15 +161,39 @@ pub async fn run(dir: &Path) -> anyhow::Result<i32> {
         google.directory(Method::POST, USERS, Some(&body)).await?;
     }
     println!("· Zoë Ångström and Karl Nguyen joined in Google Workspace");
-    wait_for(&store, "the joiners' runs", "SELECT COUNT(*) FROM runs WHERE playbook = 'onboard-from-google'", 2).await?;
+    wait_for(
+        &store,
+        "the joiners' runs",
+        "SELECT COUNT(*) FROM runs WHERE playbook = 'onboard-from-google'",
+        2,
+    )
+    .await?;
     settle(&store).await?;
 
     // 3. Zoë moves to Sales; Karl is suspended.
     let moved = json!({ "organizations": [{ "primary": true, "department": "Sales", "title": "Sales Engineer", "location": "Berlin" }] });
-    google.directory(Method::PATCH, &format!("{USERS}/zoe.angstrom@contoso.com"), Some(&moved)).await?;
-    google.directory(Method::PATCH, &format!("{USERS}/karl.nguyen@contoso.com"), Some(&json!({ "suspended": true }))).await?;
+    google
+        .directory(
+            Method::PATCH,
+            &format!("{USERS}/zoe.angstrom@contoso.com"),
+            Some(&moved),
+        )
+        .await?;
+    google
+        .directory(
+            Method::PATCH,
+            &format!("{USERS}/karl.nguyen@contoso.com"),
+            Some(&json!({ "suspended": true })),
+        )
+        .await?;
     println!("· Zoë moved from Engineering to Sales; Karl was suspended");
-    wait_for(&store, "the mover and leaver runs", "SELECT COUNT(*) FROM runs WHERE playbook IN ('mover', 'offboard')", 2).await?;
+    wait_for(
+        &store,
+        "the mover and leaver runs",
+        "SELECT COUNT(*) FROM runs WHERE playbook IN ('mover', 'offboard')",
+        2,
+    )
+    .await?;
     settle(&store).await?;
 
     let text = summary::render(&store, &sandbox.state(), &base).await?;

@@ -21,8 +21,15 @@ pub async fn render(store: &Store, state: &Value, base: &str) -> anyhow::Result<
         .iter()
         .map(|u| u.id.clone())
         .collect();
-    let users: Vec<&Value> = state["entra"]["users"].as_array().into_iter().flatten().collect();
-    let created: Vec<&&Value> = users.iter().filter(|u| !seeded.contains(s(u, "id"))).collect();
+    let users: Vec<&Value> = state["entra"]["users"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    let created: Vec<&&Value> = users
+        .iter()
+        .filter(|u| !seeded.contains(s(u, "id")))
+        .collect();
     let sku_name = |id: &str| {
         state["entra"]["skus"]
             .as_array()
@@ -46,9 +53,18 @@ pub async fn render(store: &Store, state: &Value, base: &str) -> anyhow::Result<
             .filter(|m| m.as_str().is_some_and(|m| new_ids.contains(m)))
             .count();
     }
-    writeln!(out, "What happened (read back from the sandbox and roster.db)")?;
-    writeln!(out, "=========================================================")?;
-    let disabled = created.iter().filter(|u| u["accountEnabled"] == false).count();
+    writeln!(
+        out,
+        "What happened (read back from the sandbox and roster.db)"
+    )?;
+    writeln!(
+        out,
+        "========================================================="
+    )?;
+    let disabled = created
+        .iter()
+        .filter(|u| u["accountEnabled"] == false)
+        .count();
     writeln!(
         out,
         "Entra ID accounts created: {} ({} disabled by an offboarding)",
@@ -73,14 +89,20 @@ pub async fn render(store: &Store, state: &Value, base: &str) -> anyhow::Result<
     }
     let licenses: Vec<String> = by_sku.iter().map(|(k, n)| format!("{k} × {n}")).collect();
     writeln!(out, "Licenses assigned: {}", licenses.join(", "))?;
-    writeln!(out, "Security group memberships of the new accounts: {memberships}")?;
+    writeln!(
+        out,
+        "Security group memberships of the new accounts: {memberships}"
+    )?;
     let hr_written = state["hr"]["employees"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|e| e.get("work_email").is_some())
         .count();
-    writeln!(out, "HR records given their corporate address: {hr_written}")?;
+    writeln!(
+        out,
+        "HR records given their corporate address: {hr_written}"
+    )?;
     let google_written = state["google"]["users"]
         .as_array()
         .into_iter()
@@ -100,7 +122,10 @@ pub async fn render(store: &Store, state: &Value, base: &str) -> anyhow::Result<
         writeln!(out, "  {p:<22} {st:<10} {n}")?;
     }
 
-    writeln!(out, "\nIn the review queue (nothing of theirs provisioned until someone decides):")?;
+    writeln!(
+        out,
+        "\nIn the review queue (nothing of theirs provisioned until someone decides):"
+    )?;
     let review = sqlx::query(
         "SELECT r.id, r.person, s.outputs FROM runs r JOIN steps s ON s.run_id = r.id AND s.idx = r.cursor \
          WHERE r.status = 'review' ORDER BY r.seq",
@@ -142,9 +167,18 @@ pub async fn render(store: &Store, state: &Value, base: &str) -> anyhow::Result<
         )?;
     }
     writeln!(out, "\nWhere to look next:")?;
-    writeln!(out, "  roster --database sqlite://roster-demo/roster.db runs list")?;
-    writeln!(out, "  roster --database sqlite://roster-demo/roster.db runs list --status review")?;
-    writeln!(out, "  roster --database sqlite://roster-demo/roster.db runs show <RUN>")?;
+    writeln!(
+        out,
+        "  roster --database sqlite://roster-demo/roster.db runs list"
+    )?;
+    writeln!(
+        out,
+        "  roster --database sqlite://roster-demo/roster.db runs list --status review"
+    )?;
+    writeln!(
+        out,
+        "  roster --database sqlite://roster-demo/roster.db runs show <RUN>"
+    )?;
     writeln!(
         out,
         "  the HTTP API (while `roster serve` runs; it was at {base} during the demo): \

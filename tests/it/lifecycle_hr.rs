@@ -34,11 +34,18 @@ fn new_hires(life: &Life) -> Vec<(String, String)> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|u| u["employeeId"].as_str().is_some_and(|e| e.len() == 6 && e.starts_with("E100")))
+        .filter(|u| {
+            u["employeeId"]
+                .as_str()
+                .is_some_and(|e| e.len() == 6 && e.starts_with("E100"))
+        })
         .map(|u| {
             (
                 u["employeeId"].as_str().unwrap_or_default().to_string(),
-                u["userPrincipalName"].as_str().unwrap_or_default().to_string(),
+                u["userPrincipalName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
             )
         })
         .collect();
@@ -70,7 +77,10 @@ async fn the_hr_csv_onboards_the_valid_rows_and_parks_the_bad_ones_for_review() 
     let ids: BTreeSet<&str> = hires.iter().map(|(e, _)| e.as_str()).collect();
     assert_eq!(ids.len(), 44);
     for bad in ["E10005", "E10010", "E10015", "E10020", "E10041"] {
-        assert!(!ids.contains(bad), "{bad} was provisioned despite failing validation");
+        assert!(
+            !ids.contains(bad),
+            "{bad} was provisioned despite failing validation"
+        );
         assert!(life.hr_employee(bad).get("work_email").is_none());
     }
     let upn = |e: &str| {
@@ -87,27 +97,46 @@ async fn the_hr_csv_onboards_the_valid_rows_and_parks_the_bad_ones_for_review() 
     let chens: BTreeSet<String> = [upn("E10004"), upn("E10032")].into();
     assert_eq!(
         chens,
-        BTreeSet::from(["mei.chen@contoso.com".to_string(), "mei.chen2@contoso.com".to_string()])
+        BTreeSet::from([
+            "mei.chen@contoso.com".to_string(),
+            "mei.chen2@contoso.com".to_string()
+        ])
     );
 
     // License by department, usage location by office, groups by department, office and title.
-    let jose = life.user("jose.muller-ludenscheidt@contoso.com").expect("José");
+    let jose = life
+        .user("jose.muller-ludenscheidt@contoso.com")
+        .expect("José");
     assert_eq!(jose["usageLocation"], "DE");
-    assert_eq!(crate::support_sandbox::licenses(&jose), [crate::support_sandbox::sku_id("SPE_E5")]);
+    assert_eq!(
+        crate::support_sandbox::licenses(&jose),
+        [crate::support_sandbox::sku_id("SPE_E5")]
+    );
     let jose_id = jose["id"].as_str().unwrap_or_default();
     assert_eq!(
         life.groups_of(jose_id),
-        ["All Staff", "Dept Engineering", "Location Berlin", "Managers"]
+        [
+            "All Staff",
+            "Dept Engineering",
+            "Location Berlin",
+            "Managers"
+        ]
     );
     let mei = life.user(&upn("E10004")).expect("Mei");
-    assert_eq!(crate::support_sandbox::licenses(&mei), [crate::support_sandbox::sku_id("SPE_E3")]);
+    assert_eq!(
+        crate::support_sandbox::licenses(&mei),
+        [crate::support_sandbox::sku_id("SPE_E3")]
+    );
     assert_eq!(mei["usageLocation"], "US");
 
     // The corporate address is written back to the HR system.
     let hr = life.hr_employee("E10001");
     assert_eq!(hr["work_email"], "jose.muller-ludenscheidt@contoso.com");
     assert_eq!(hr["status"], "provisioned");
-    assert_eq!(life.hr_employee("E10031")["work_email"], "ada.lovelace2@contoso.com");
+    assert_eq!(
+        life.hr_employee("E10031")["work_email"],
+        "ada.lovelace2@contoso.com"
+    );
 
     // Each parked run says why; nothing else changed in the directory for them.
     let mut reasons = Vec::new();
@@ -118,14 +147,20 @@ async fn the_hr_csv_onboards_the_valid_rows_and_parks_the_bad_ones_for_review() 
         let steps = life.steps(id).await;
         let errors = &steps["check"]["outputs"]["errors"];
         let run = life.engine.store().run(id).await.expect("run");
-        let who = run.person["employee_id"].as_str().unwrap_or_default().to_string();
+        let who = run.person["employee_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let fields: Vec<String> = errors
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|e| e["field"].as_str().map(String::from))
             .collect();
-        assert!(steps.get("account").is_none(), "{who}: nothing after the check ran");
+        assert!(
+            !steps.contains_key("account"),
+            "{who}: nothing after the check ran"
+        );
         reasons.push((who, fields, id.clone()));
     }
     reasons.sort();
@@ -144,7 +179,9 @@ async fn the_hr_csv_onboards_the_valid_rows_and_parks_the_bad_ones_for_review() 
         ]
     );
     let users_before = before["entra"]["users"].as_array().map_or(0, Vec::len);
-    let users_after = life.state()["entra"]["users"].as_array().map_or(0, Vec::len);
+    let users_after = life.state()["entra"]["users"]
+        .as_array()
+        .map_or(0, Vec::len);
     assert_eq!(users_after - users_before, 44);
 
     // A reviewer corrects the misspelled name: the run validates again and completes.
@@ -156,7 +193,19 @@ async fn the_hr_csv_onboards_the_valid_rows_and_parks_the_bad_ones_for_review() 
         .await
         .expect("approve");
     life.settle().await;
-    assert_eq!(life.engine.store().run(j0hn).await.expect("run").status.as_str(), "succeeded");
+    assert_eq!(
+        life.engine
+            .store()
+            .run(j0hn)
+            .await
+            .expect("run")
+            .status
+            .as_str(),
+        "succeeded"
+    );
     assert!(life.user("john.smith@contoso.com").is_some());
-    assert_eq!(life.hr_employee("E10005")["work_email"], "john.smith@contoso.com");
+    assert_eq!(
+        life.hr_employee("E10005")["work_email"],
+        "john.smith@contoso.com"
+    );
 }

@@ -54,7 +54,11 @@ async fn the_demo_completes_and_its_summary_matches_its_database() {
         "Google users given their Entra UPN: 2",
         "E10020 Lucas Silva",
     ] {
-        assert!(out.stdout.contains(line), "missing {line:?} in:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains(line),
+            "missing {line:?} in:\n{}",
+            out.stdout
+        );
     }
     let url = format!("sqlite://{}", dir.join("roster.db").display());
     let store = roster::store::Store::open(&url, &Default::default())
@@ -68,7 +72,11 @@ async fn the_demo_completes_and_its_summary_matches_its_database() {
     .expect("runs");
     for (playbook, status, n) in &rows {
         let line = format!("{playbook:<22} {status:<10} {n}");
-        assert!(out.stdout.contains(&line), "missing {line:?} in:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains(&line),
+            "missing {line:?} in:\n{}",
+            out.stdout
+        );
     }
     let expect = [
         ("mover", "succeeded", 1),

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use roster::config::Config;
 use roster::engine::{Engine, Worker, WorkerOptions};
-use roster::store::ObserveMode;
 use roster::playbook::Playbook;
 use roster::sandbox::SandboxSeed;
+use roster::store::ObserveMode;
 use serde_json::{json, Value};
 use sqlx::Row;
 use tokio::sync::watch;
@@ -159,7 +159,8 @@ impl Life {
             .expect("steps")
             .into_iter()
             .map(|s| {
-                let v = json!({ "status": s.status.as_str(), "outputs": s.outputs, "error": s.error });
+                let v =
+                    json!({ "status": s.status.as_str(), "outputs": s.outputs, "error": s.error });
                 (s.step_id, v)
             })
             .collect()
@@ -181,13 +182,11 @@ impl Life {
 
     /// The sandbox's Entra user with this UPN.
     pub fn user(&self, upn: &str) -> Option<Value> {
-        self.state()["entra"]["users"]
-            .as_array()
-            .and_then(|u| {
-                u.iter()
-                    .find(|u| u["userPrincipalName"].as_str() == Some(upn))
-                    .cloned()
-            })
+        self.state()["entra"]["users"].as_array().and_then(|u| {
+            u.iter()
+                .find(|u| u["userPrincipalName"].as_str() == Some(upn))
+                .cloned()
+        })
     }
 
     /// Display names of the Entra groups `user_id` is a direct member of.
@@ -233,7 +232,12 @@ impl Life {
         let body = json!({ "@odata.id": format!("{}/v1.0/directoryObjects/{user}", self.sb.url) });
         let r = self
             .sb
-            .send("POST", &format!("/v1.0/groups/{group}/members/$ref"), &t, &body)
+            .send(
+                "POST",
+                &format!("/v1.0/groups/{group}/members/$ref"),
+                &t,
+                &body,
+            )
             .await;
         assert_eq!(r.status, 204, "{}", r.text);
     }
@@ -255,8 +259,9 @@ impl Drop for Life {
 
 /// The `new-hires` import profile of examples/roster.yaml.
 fn imports_yaml() -> String {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/roster.yaml"))
-        .expect("examples/roster.yaml");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/roster.yaml"))
+            .expect("examples/roster.yaml");
     let start = text.find("\nimports:").expect("imports section");
     text[start + 1..].to_string()
 }
