@@ -11,6 +11,7 @@ pub mod google;
 pub mod hr;
 mod limiter;
 pub mod mail;
+pub mod read_only;
 pub(crate) mod token;
 
 use std::collections::BTreeMap;

@@ -22,6 +22,7 @@ mod hr;
 mod imports;
 mod imports_http;
 mod observations;
+mod plan;
 mod playbooks;
 mod quickstart;
 mod retries;

@@ -22,12 +22,12 @@ pub struct Cache {
     ids: Mutex<HashMap<String, String>>,
 }
 
-fn is_guid(s: &str) -> bool {
+pub(super) fn is_guid(s: &str) -> bool {
     uuid::Uuid::parse_str(s).is_ok()
 }
 
 /// The group's id: `group` itself when it is one, else the one group with that display name.
-async fn group_id(c: &Client, group: &str) -> Result<String, ActionError> {
+pub(super) async fn group_id(c: &Client, group: &str) -> Result<String, ActionError> {
     if is_guid(group) {
         return Ok(group.to_string());
     }
@@ -133,7 +133,7 @@ async fn remove_one(c: &Client, gid: &str, uid: &str) -> Result<bool, ActionErro
 }
 
 /// The user's direct group memberships (directory roles and administrative units left out).
-async fn memberships(c: &Client, uid: &str) -> Result<Vec<Membership>, ActionError> {
+pub(super) async fn memberships(c: &Client, uid: &str) -> Result<Vec<Membership>, ActionError> {
     let member_of = c
         .get_all(
             &format!("/users/{uid}/memberOf"),
@@ -163,11 +163,11 @@ async fn memberships(c: &Client, uid: &str) -> Result<Vec<Membership>, ActionErr
         .collect())
 }
 
-struct Membership {
-    id: String,
-    name: String,
+pub(super) struct Membership {
+    pub id: String,
+    pub name: String,
     /// A dynamic group's rule decides its members; they cannot be removed by hand.
-    dynamic: bool,
+    pub dynamic: bool,
 }
 
 impl Membership {

@@ -11,6 +11,7 @@ mod bulk;
 mod graph;
 mod groups;
 mod licenses;
+mod preview;
 mod users;
 
 use std::path::Path;
