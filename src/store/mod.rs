@@ -17,6 +17,7 @@ mod runs;
 mod steps;
 mod timers;
 mod tokens;
+mod wakes;
 
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
