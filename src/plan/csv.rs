@@ -3,8 +3,10 @@
 //! valid ones observed in `ObserveMode::Plan` (diffed against the stored subjects, nothing
 //! written) to find the event each would fire. A row is planned when that event is one of the
 //! playbook's triggers; a playbook without person triggers (run by hand) is planned for every
-//! valid row, as `roster run` would start it.
+//! valid row, as `roster run` would start it. Two rows that would create the same account are
+//! told apart as their runs would: the later one takes the next free name.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures_util::stream::{self, StreamExt};
@@ -87,28 +89,40 @@ pub async fn plan(
             });
         }
     }
-    let people = stream::iter(rows)
-        .map(|row| {
-            let pb = pb.clone();
-            async move {
-                let mut p = match &row.dispatch {
-                    Some(d) => planner.plan(&pb, d, &row.person).await,
-                    None => {
-                        let mut p = PersonPlan::new(&row.person, None, PersonOutcome::NotStarted);
-                        p.message = Some(format!(
-                            "the import would start no run for it ({})",
-                            row.observation.as_str()
-                        ));
-                        p
-                    }
-                };
-                p.row = Some(row.number);
-                p.observation = Some(row.observation.as_str().to_string());
-                p
-            }
-        })
+    let plan_row = |row: &Row, reserved: Arc<HashSet<String>>| {
+        let pb = pb.clone();
+        let (dispatch, person) = (row.dispatch.clone(), row.person.clone());
+        let (number, observation) = (row.number, row.observation.as_str());
+        async move {
+            let mut p = match &dispatch {
+                Some(d) => planner.plan_reserving(&pb, d, &person, reserved).await,
+                None => {
+                    let mut p = PersonPlan::new(&person, None, PersonOutcome::NotStarted);
+                    p.message = Some(format!(
+                        "the import would start no run for it ({observation})"
+                    ));
+                    p
+                }
+            };
+            p.row = Some(number);
+            p.observation = Some(observation.to_string());
+            p
+        }
+    };
+    // Everyone at once: the reads overlap.
+    let mut people: Vec<PersonPlan> = stream::iter(&rows)
+        .map(|row| plan_row(row, Arc::default()))
         .buffered(CONCURRENT)
         .collect()
         .await;
+    // Then in row order: a person whose new account an earlier row would create first is
+    // planned again with those accounts taken (the next free name, as their run would find).
+    let mut reserved: HashSet<String> = HashSet::new();
+    for (row, p) in rows.iter().zip(people.iter_mut()) {
+        if p.creates().any(|name| reserved.contains(&name)) {
+            *p = plan_row(row, Arc::new(reserved.clone())).await;
+        }
+        reserved.extend(p.creates());
+    }
     Ok(Plan::new(&pb.name, people, invalid))
 }

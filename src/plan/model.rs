@@ -88,6 +88,16 @@ impl PersonPlan {
     }
 }
 
+impl PersonPlan {
+    /// The accounts its steps would create (lower case).
+    pub fn creates(&self) -> impl Iterator<Item = String> + '_ {
+        self.steps
+            .iter()
+            .filter(|s| s.effect == Effect::Create)
+            .filter_map(|s| s.target.as_deref().map(str::to_lowercase))
+    }
+}
+
 /// How the run for a person would end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -7,11 +7,14 @@
 //! HEAD; connector reads are executed and writes previewed (`classify`). Everything runs inside
 //! `read_only::scope`, so a bug in a preview cannot write.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
 
 use super::classify::{treatment, Treatment};
 use super::model::{PersonOutcome, PersonPlan, PlannedStep};
-use super::preview::{Effect, Planned, Preview};
+use super::preview::{reserving, Effect, Planned, Preview};
 use crate::actions::connector::Call;
 use crate::actions::{ActionError, Outcome, Park, Ready, StepContext};
 use crate::clock::{now_ms, rfc3339};
@@ -51,7 +54,20 @@ struct View<'r> {
 impl Planner<'_> {
     /// The plan of `pb` for one dispatch of an event to it (`dispatch::plan`), for `person`.
     pub async fn plan(&self, pb: &Playbook, dispatch: &Dispatch, person: &Value) -> PersonPlan {
-        read_only::scope(self.walk(pb, dispatch, person)).await
+        self.plan_reserving(pb, dispatch, person, Arc::default())
+            .await
+    }
+
+    /// `plan`, with the addresses earlier people of the same plan would take `reserved`.
+    pub async fn plan_reserving(
+        &self,
+        pb: &Playbook,
+        dispatch: &Dispatch,
+        person: &Value,
+        reserved: Arc<HashSet<String>>,
+    ) -> PersonPlan {
+        let walk = self.walk(pb, dispatch, person);
+        read_only::scope(reserving(reserved, walk)).await
     }
 
     async fn walk(&self, pb: &Playbook, dispatch: &Dispatch, person: &Value) -> PersonPlan {
@@ -285,7 +301,12 @@ fn control(
             (e, Flow::Stop(PersonOutcome::Review, message))
         }
         Outcome::Park(Park::Until { wake_at, outputs }) => {
-            let summary = format!("would wait until {}", rfc3339(wake_at));
+            let mut summary = format!("would wait until {}", rfc3339(wake_at));
+            if let Some(events) = outputs["wake_on"].as_array() {
+                let events: Vec<&str> = events.iter().filter_map(Value::as_str).collect();
+                summary.push_str(&format!(", or until a {} event", events.join(" or ")));
+            }
+            summary.push_str(" (planned as if the time had come)");
             (entry(Effect::Wait, summary), Flow::Next(outputs))
         }
         Outcome::Park(Park::Approval {
@@ -358,6 +379,13 @@ fn read_summary(out: &Value) -> String {
     if out["found"] == json!(false) {
         return "found nobody".into();
     }
+    if let (Some(address), Some(taken)) = (out["address"].as_str(), out["taken"].as_array()) {
+        let taken: Vec<&str> = taken.iter().filter_map(|t| t["address"].as_str()).collect();
+        return match taken.is_empty() {
+            true => format!("picks {address}"),
+            false => format!("picks {address} ({} taken)", taken.join(", ")),
+        };
+    }
     for list in ["groups", "members"] {
         if let Some(items) = out[list].as_array() {
             return format!("read {} {list}", items.len());
@@ -419,5 +447,9 @@ mod tests {
             "found a@b.c"
         );
         assert_eq!(read_summary(&json!({ "groups": [1, 2] })), "read 2 groups");
+        assert_eq!(
+            read_summary(&json!({ "address": "a2@b.c", "taken": [{ "address": "a@b.c" }] })),
+            "picks a2@b.c (a@b.c taken)"
+        );
     }
 }

@@ -4,6 +4,8 @@
 //! (`entra/preview.rs`, `google/preview.rs`, `hr.rs`, `mail.rs`), reusing the same look-ups.
 
 use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -171,6 +173,25 @@ impl Planned {
             self.contains(key).then(|| key.to_string())
         }
     }
+}
+
+tokio::task_local! {
+    static RESERVED: Arc<HashSet<String>>;
+}
+
+/// Runs `f` with `addresses` (lower case) reserved: the accounts earlier people of the same
+/// plan would create. The look-ups that pick a free address (`entra.create_user`'s next free
+/// UPN, `identity.free_address`) pass over them as taken, as the runs would find them once
+/// those earlier runs have created their accounts.
+pub async fn reserving<F: Future>(addresses: Arc<HashSet<String>>, f: F) -> F::Output {
+    RESERVED.scope(addresses, f).await
+}
+
+/// Whether an earlier person of the plan being made would take `address`.
+pub fn is_reserved(address: &str) -> bool {
+    RESERVED
+        .try_with(|r| r.contains(&address.to_lowercase()))
+        .unwrap_or(false)
 }
 
 /// Field changes from `current` (an object's properties) to the `wanted` values; the unchanged

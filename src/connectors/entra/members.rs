@@ -5,8 +5,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::groups::{add_one, group_id, remove_one, Added};
 use super::graph::segment;
+use super::groups::{add_one, group_id, remove_one, Added};
 use super::Client;
 use crate::actions::ActionError;
 use crate::connectors::args::ArgMap;
@@ -43,13 +43,18 @@ pub async fn list(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
 }
 
 /// The `members` argument: `{ group: [user, …] }`.
-fn plan(args: &ArgMap) -> Result<Vec<(String, Vec<String>)>, ActionError> {
+pub(super) fn plan(args: &ArgMap) -> Result<Vec<(String, Vec<String>)>, ActionError> {
     args.map("members")?
         .into_iter()
         .map(|(g, users)| {
             let list = users
                 .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
                 .ok_or_else(|| {
                     ActionError::permanent(format!(
                         "members.{g} must be a list of users (UPNs or ids)"
@@ -61,7 +66,7 @@ fn plan(args: &ArgMap) -> Result<Vec<(String, Vec<String>)>, ActionError> {
 }
 
 /// The user's id, or `None` when no such user exists.
-async fn user(c: &Client, user: &str) -> Result<Option<String>, ActionError> {
+pub(super) async fn user(c: &Client, user: &str) -> Result<Option<String>, ActionError> {
     if uuid::Uuid::parse_str(user).is_ok() {
         return Ok(Some(user.to_string()));
     }

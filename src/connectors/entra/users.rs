@@ -150,6 +150,21 @@ pub(super) async fn resolve(c: &Client, r: &CreateRequest<'_>) -> Result<Resolve
             format!("{local}{n}")
         };
         let candidate = format!("{candidate_local}@{domain}");
+        // Planning: an earlier person of the plan would have taken it by then.
+        if crate::plan::preview::is_reserved(&candidate) {
+            match r.on_conflict {
+                "fail" => {
+                    return Err(ActionError::permanent(format!(
+                        "{candidate} would be taken by an earlier person of this plan; \
+                         on_conflict is fail"
+                    )))
+                }
+                _ => {
+                    taken.push(candidate);
+                    continue;
+                }
+            }
+        }
         let nickname = match r.nickname {
             Some(m) if n == 1 => m.to_string(),
             Some(m) => format!("{m}{n}"),
@@ -425,7 +440,10 @@ impl Client {
     /// The user whose UPN or primary mail is `address`, if any (for address allocation).
     pub async fn user_by_address(&self, address: &str) -> Result<Option<Value>, ActionError> {
         match self
-            .get(&format!("/users/{}", segment(address)), &[("$select", SELECT)])
+            .get(
+                &format!("/users/{}", segment(address)),
+                &[("$select", SELECT)],
+            )
             .await
         {
             Ok(u) => return Ok(Some(u)),
