@@ -23,6 +23,7 @@ pub mod imports;
 pub mod logging;
 pub mod observation;
 pub mod person;
+pub mod plan;
 pub mod playbook;
 pub mod sandbox;
 pub mod script;

@@ -7,6 +7,7 @@ use serde_json::Map;
 use super::{ActionError, Outcome, StepContext};
 use crate::connectors::args::ArgMap;
 use crate::connectors::{entra, google, hr, identity, mail, Connections};
+use crate::plan::preview::{Planned, Preview};
 use crate::playbook::args::Args;
 use crate::script::ValueTemplate;
 
@@ -103,6 +104,32 @@ impl std::fmt::Debug for Call {
 }
 
 impl Call {
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The rendered arguments (`email.send`'s may hold opened secrets: never print them).
+    pub fn args(&self) -> &ArgMap {
+        &self.args
+    }
+
+    /// What the call would do, found with reads only (`roster plan`); `None` when its connector
+    /// has no preview for it. `planned` names the objects earlier steps would create.
+    pub async fn preview(
+        &self,
+        connections: &Connections,
+        planned: &Planned,
+    ) -> Result<Option<Preview>, ActionError> {
+        let (name, args, conn) = (self.name, &self.args, self.connection.as_str());
+        match name.split('.').next() {
+            Some("entra") => connections.entra(conn)?.preview(name, args, planned).await,
+            Some("google") => connections.google(conn)?.preview(name, args, planned).await,
+            Some("hr") => connections.http(conn)?.preview(name, args).await,
+            Some("email") => connections.smtp(conn)?.preview(name, args),
+            _ => Ok(None),
+        }
+    }
+
     pub async fn execute(self, connections: &Connections) -> Result<Outcome, ActionError> {
         let out = match self.name.split('.').next() {
             Some("entra") => {

@@ -119,6 +119,15 @@ enum Body {
 }
 
 impl Call {
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The URL without its query string (which may carry credentials).
+    pub fn url(&self) -> &str {
+        redact_query(&self.url)
+    }
+
     pub async fn send(self, http: &reqwest::Client) -> Result<Outcome, ActionError> {
         let mut req = http
             .request(self.method.clone(), &self.url)
@@ -132,6 +141,8 @@ impl Call {
             Body::None => req,
         };
         let what = format!("{} {}", self.method, redact_query(&self.url));
+        crate::connectors::read_only::check(self.method.as_str(), &self.url)
+            .map_err(ActionError::Permanent)?;
         let sent = std::time::Instant::now();
         let resp = req.send().await;
         let status = resp.as_ref().map_or(0, |r| r.status().as_u16());

@@ -67,7 +67,11 @@ pub(super) fn check(g: &Global, paths: &[PathBuf]) -> anyhow::Result<i32> {
 }
 
 /// A playbook given as a file path, or by name from the playbooks directory.
-fn find_playbook(name: &str, dir: &Path, scripting: &Scripting) -> anyhow::Result<Playbook> {
+pub(super) fn find_playbook(
+    name: &str,
+    dir: &Path,
+    scripting: &Scripting,
+) -> anyhow::Result<Playbook> {
     let as_path = Path::new(name);
     if as_path.is_file() {
         return playbook::load_file(as_path, scripting).map_err(|d| anyhow::anyhow!("{d}"));

@@ -2,6 +2,7 @@
 
 mod execute;
 mod import;
+mod plan;
 mod render;
 mod runs;
 mod sandbox;
@@ -61,6 +62,9 @@ pub enum Command {
     },
     /// Start a playbook for one person, execute it here and print its steps.
     Run(RunArgs),
+    /// A dry run: what a playbook would create, change, add and remove per person (a JSON
+    /// person or the rows of a CSV file), found with read calls only; nothing is changed.
+    Plan(plan::PlanArgs),
     /// Execute queued and parked runs until stopped (Ctrl-C); several may run at once.
     Worker(WorkerArgs),
     /// List, show, retry and cancel runs.
@@ -206,6 +210,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Check { paths } => execute::check(g, &paths),
         Command::Demo { dir } => crate::demo::run(&dir).await,
         Command::Run(args) => execute::run(g, args).await,
+        Command::Plan(args) => plan::plan(g, args).await,
         Command::Worker(args) => execute::worker(g, args).await,
         Command::Runs(cmd) => runs::runs(g, cmd).await,
         Command::Sandbox(args) => sandbox::sandbox(args).await,

@@ -27,6 +27,8 @@ pub enum NoAnswer {
     Token { transient: bool, message: String },
     /// The request or the response failed on the way.
     Network(String),
+    /// Not sent: a plan sends only reads (`read_only`).
+    Refused(String),
 }
 
 impl NoAnswer {
@@ -38,6 +40,7 @@ impl NoAnswer {
                 (if transient { 0 } else { 401 }, "token", message)
             }
             NoAnswer::Network(message) => (0, "network", message),
+            NoAnswer::Refused(message) => (0, "read_only", message),
         }
     }
 }
@@ -80,6 +83,7 @@ where
         let (client, request) = build(token.expose()).build_split();
         let request = request.map_err(|e| NoAnswer::Network(error_chain(&e)))?;
         let (method, url) = (request.method().clone(), request.url().to_string());
+        super::read_only::check(method.as_str(), &url).map_err(NoAnswer::Refused)?;
         let sent = std::time::Instant::now();
         let resp = client.execute(request).await;
         let status = resp.as_ref().map_or(0, |r| r.status().as_u16());

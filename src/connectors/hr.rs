@@ -22,6 +22,7 @@ use super::args::ArgMap;
 use super::{retry_after, segment, transient, Limiter};
 use crate::actions::ActionError;
 use crate::config::{HttpAuth, HttpConfig, Limits};
+use crate::plan::preview::{field_changes, Effect, Preview};
 use crate::secret::Secret;
 
 const DEFAULT_LIMITS: Limits = Limits {
@@ -97,6 +98,36 @@ impl Client {
     }
 
     async fn update_employee(&self, args: &ArgMap) -> Result<Value, ActionError> {
+        let w = Write::read(args)?;
+        let expect = expected(args)?;
+        let (status, wait, answer) = self.send(w.method.clone(), &w.path, Some(&w.body)).await?;
+        let call = format!("HR {} {}", w.method, w.path);
+        let ok = match &expect {
+            Some(list) => list.contains(&status),
+            None => (200..300).contains(&status),
+        };
+        if ok {
+            return Ok(json!({ "status": status, "body": answer }));
+        }
+        let message = format!("{call} answered {status}: {}", api_message(&answer));
+        if matches!(status, 408 | 429) || status >= 500 {
+            Err(transient(message, wait))
+        } else {
+            Err(ActionError::Permanent(message))
+        }
+    }
+}
+
+/// What `hr.update_employee` sends.
+struct Write {
+    method: Method,
+    /// Relative to the base URL, the employee's id escaped.
+    path: String,
+    body: Value,
+}
+
+impl Write {
+    fn read(args: &ArgMap) -> Result<Write, ActionError> {
         let employee = args.str("employee")?;
         let body = Value::Object(args.map("set")?);
         let method = match args
@@ -120,14 +151,30 @@ impl Client {
                 "path '{template}' must start with / (it is relative to the connection's base_url)"
             )));
         }
-        let path = template.replace("{employee}", &segment(employee));
-        let expect = expected(args)?;
+        Ok(Write {
+            method,
+            path: template.replace("{employee}", &segment(employee)),
+            body,
+        })
+    }
+}
+
+impl Client {
+    /// One request with the connection's auth and headers: the status, `Retry-After` and the
+    /// body (JSON when it parses). Only a lost request or response is an error (transient).
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Option<std::time::Duration>, Value), ActionError> {
+        let url = format!("{}{path}", self.base);
+        super::read_only::check(method.as_str(), &url).map_err(ActionError::Permanent)?;
         let call = format!("HR {method} {path}");
-        let mut req = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .headers(self.headers.clone())
-            .json(&body);
+        let mut req = self.http.request(method, url).headers(self.headers.clone());
+        if let Some(b) = body {
+            req = req.json(b);
+        }
         req = match &self.auth {
             None => req,
             Some(Auth::Bearer(t)) => req.bearer_auth(t.expose()),
@@ -152,20 +199,116 @@ impl Client {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
-        let ok = match &expect {
-            Some(list) => list.contains(&status),
-            None => (200..300).contains(&status),
-        };
-        if ok {
-            return Ok(json!({ "status": status, "body": answer }));
+        Ok((status, wait, answer))
+    }
+
+    /// The preview of `hr.update_employee` (`roster plan`): the record is read at the same path
+    /// and compared with what the write would merge into it. A POST, or a record that cannot
+    /// be read, is reported as the call it would be.
+    pub async fn preview(&self, name: &str, args: &ArgMap) -> Result<Option<Preview>, ActionError> {
+        if name != "hr.update_employee" {
+            return Ok(None);
         }
-        let message = format!("{call} answered {status}: {}", api_message(&answer));
-        if matches!(status, 408 | 429) || status >= 500 {
-            Err(transient(message, wait))
+        let w = Write::read(args)?;
+        let employee = args.str("employee")?.to_string();
+        let outputs = json!({ "status": null, "body": null });
+        let fields: Vec<&String> = w
+            .body
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .collect();
+        let call = |why: String| {
+            let fields = fields
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            Preview::new(
+                Effect::Call,
+                format!("{} {} ({fields}){why}", w.method, w.path),
+                outputs.clone(),
+            )
+            .target(employee.clone())
+            .detail(json!({ "method": w.method.as_str(), "path": w.path, "body": w.body }))
+        };
+        if w.method == Method::POST {
+            return Ok(Some(call(String::new())));
+        }
+        let (status, wait, current) = self.send(Method::GET, &w.path, None).await?;
+        let read = format!("HR GET {} answered {status}", w.path);
+        match status {
+            200..=299 if current.is_object() => {}
+            404 => {
+                return Err(ActionError::permanent(format!(
+                    "{read}: {} (the {} would fail)",
+                    api_message(&current),
+                    w.method
+                )))
+            }
+            408 | 429 | 500..=599 => {
+                return Err(transient(
+                    format!("{read}: {}", api_message(&current)),
+                    wait,
+                ))
+            }
+            _ => {
+                return Ok(Some(call(format!(
+                    "; the record could not be read: {read}"
+                ))))
+            }
+        }
+        let merged = match w.method {
+            Method::PUT => w.body.clone(),
+            _ => merge_patch(&current, &w.body),
+        };
+        let wanted = w
+            .body
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| (k, merged.get(k).unwrap_or(&Value::Null)));
+        let changes = field_changes(&current, wanted);
+        let preview = if changes.is_empty() {
+            Preview::new(
+                Effect::Unchanged,
+                format!(
+                    "employee {employee} already has these values ({} sent again)",
+                    w.method
+                ),
+                outputs,
+            )
         } else {
-            Err(ActionError::Permanent(message))
+            Preview::new(
+                Effect::Change,
+                format!("update employee {employee}"),
+                outputs,
+            )
+            .changes(changes)
+        };
+        Ok(Some(preview.target(employee)))
+    }
+}
+
+/// `patch` merged into `target` as a JSON merge patch (RFC 7386): objects merge, `null`
+/// removes.
+fn merge_patch(target: &Value, patch: &Value) -> Value {
+    let Value::Object(p) = patch else {
+        return patch.clone();
+    };
+    let mut out = match target {
+        Value::Object(t) => t.clone(),
+        _ => serde_json::Map::new(),
+    };
+    for (k, v) in p {
+        if v.is_null() {
+            out.remove(k);
+        } else {
+            let merged = merge_patch(out.get(k).unwrap_or(&Value::Null), v);
+            out.insert(k.clone(), merged);
         }
     }
+    Value::Object(out)
 }
 
 /// `expect`: a status or a list of them.

@@ -62,6 +62,11 @@ async fn free_address(connections: &Connections, args: &ArgMap) -> Result<Value,
             1 => format!("{local}@{domain}"),
             n => format!("{local}{n}@{domain}"),
         };
+        // Planning: an earlier person of the plan would have taken it by then.
+        if crate::plan::preview::is_reserved(&candidate) {
+            taken.push(json!({ "address": candidate, "in": "plan", "by": "an earlier person" }));
+            continue;
+        }
         let mut mine = false;
         let mut free = true;
         for conn in &check {

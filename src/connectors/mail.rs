@@ -28,6 +28,7 @@ use super::args::ArgMap;
 use super::transient;
 use crate::actions::ActionError;
 use crate::config::{SmtpConfig, SmtpSecurity};
+use crate::plan::preview::{Effect, Preview};
 
 /// Each SMTP command's limit: a stalled relay fails (and is retried) instead of hanging a run.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -122,6 +123,35 @@ impl Mailer {
         }
     }
 
+    /// The preview of `email.send` (`roster plan`): who would get what subject; the body is
+    /// not shown (it may hold a first-sign-in password).
+    pub fn preview(&self, name: &str, args: &ArgMap) -> Result<Option<Preview>, ActionError> {
+        if name != "email.send" {
+            return Ok(None);
+        }
+        let to = mailboxes(args, "to")?;
+        if to.is_empty() {
+            return Err(ActionError::permanent("argument 'to' names no recipient"));
+        }
+        let cc = mailboxes(args, "cc")?;
+        let subject = args.str("subject")?;
+        let list = |v: &[Mailbox]| v.iter().map(|m| m.email.to_string()).collect::<Vec<_>>();
+        let recipients = list(&to).join(", ");
+        let mut outputs = json!({ "message_id": null, "to": list(&to) });
+        if !cc.is_empty() {
+            outputs["cc"] = json!(list(&cc));
+        }
+        let summary = format!(
+            "send mail to {recipients} through {}: {subject}",
+            self.relay
+        );
+        Ok(Some(
+            Preview::new(Effect::Send, summary, outputs)
+                .target(recipients)
+                .detail(json!({ "subject": subject, "cc": list(&cc) })),
+        ))
+    }
+
     async fn send(&self, args: &ArgMap) -> Result<Value, ActionError> {
         let to = mailboxes(args, "to")?;
         if to.is_empty() {
@@ -163,6 +193,12 @@ impl Mailer {
         // Building fails only on missing headers or addresses; never quote the message.
         let message =
             built.map_err(|e| ActionError::permanent(format!("cannot build the e-mail: {e}")))?;
+        if super::read_only::active() {
+            return Err(ActionError::permanent(format!(
+                "refused to send mail through {}: a plan sends nothing",
+                self.relay
+            )));
+        }
         match tokio::time::timeout(SEND_TIMEOUT, self.transport.send(message)).await {
             Ok(sent) => sent.map_err(|e| self.failure(&e))?,
             Err(_) => {

@@ -12,6 +12,7 @@ pub mod hr;
 pub mod identity;
 mod limiter;
 pub mod mail;
+pub mod read_only;
 pub(crate) mod token;
 
 use std::collections::BTreeMap;

@@ -115,13 +115,19 @@ impl Prepared {
     pub fn rows(&self) -> u64 {
         self.rows.len() as u64
     }
+
+    /// The rows, for a caller that observes them itself (`roster plan --csv`).
+    pub fn into_rows(self) -> Vec<PreparedRow> {
+        self.rows
+    }
 }
 
+/// A data row: its spreadsheet row number, its key, and the person or the row's errors.
 #[derive(Debug)]
-struct PreparedRow {
-    number: u64,
-    id: Option<String>,
-    person: Result<Value, Vec<CellError>>,
+pub struct PreparedRow {
+    pub number: u64,
+    pub id: Option<String>,
+    pub person: Result<Value, Vec<CellError>>,
 }
 
 /// The named profile, compiled.

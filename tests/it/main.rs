@@ -25,6 +25,7 @@ mod imports_http;
 mod lifecycle;
 mod lifecycle_hr;
 mod observations;
+mod plan;
 mod playbooks;
 mod quickstart;
 mod retries;

@@ -22,7 +22,7 @@ pub struct Cache {
     ids: Mutex<HashMap<String, String>>,
 }
 
-fn is_guid(s: &str) -> bool {
+pub(super) fn is_guid(s: &str) -> bool {
     uuid::Uuid::parse_str(s).is_ok()
 }
 
@@ -145,7 +145,7 @@ pub(super) async fn remove_one(c: &Client, gid: &str, uid: &str) -> Result<bool,
 }
 
 /// The user's direct group memberships (directory roles and administrative units left out).
-async fn memberships(c: &Client, uid: &str) -> Result<Vec<Membership>, ActionError> {
+pub(super) async fn memberships(c: &Client, uid: &str) -> Result<Vec<Membership>, ActionError> {
     let member_of = c
         .get_all(
             &format!("/users/{uid}/memberOf"),
@@ -175,11 +175,11 @@ async fn memberships(c: &Client, uid: &str) -> Result<Vec<Membership>, ActionErr
         .collect())
 }
 
-struct Membership {
-    id: String,
-    name: String,
+pub(super) struct Membership {
+    pub id: String,
+    pub name: String,
     /// A dynamic group's rule decides its members; they cannot be removed by hand.
-    dynamic: bool,
+    pub dynamic: bool,
 }
 
 impl Membership {

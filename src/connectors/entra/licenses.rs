@@ -19,7 +19,7 @@ pub struct SkuCache {
 }
 
 /// The SKU's id, by part number (`SPE_E3`) or id, from `subscribedSkus`.
-async fn sku_id(c: &Client, sku: &str) -> Result<String, ActionError> {
+pub(super) async fn sku_id(c: &Client, sku: &str) -> Result<String, ActionError> {
     if let Some(id) = c.skus.ids.lock().ok().and_then(|m| m.get(sku).cloned()) {
         return Ok(id);
     }
@@ -48,7 +48,7 @@ async fn sku_id(c: &Client, sku: &str) -> Result<String, ActionError> {
 }
 
 /// The user's assigned SKU ids.
-async fn user_licenses(c: &Client, path: &str) -> Result<Vec<String>, ActionError> {
+pub(super) async fn user_licenses(c: &Client, path: &str) -> Result<Vec<String>, ActionError> {
     let u = c
         .get(path, &[("$select", "id,assignedLicenses")])
         .await

@@ -43,7 +43,7 @@ pub async fn list(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
 }
 
 /// The `members` argument: `{ group: [user, …] }`.
-fn plan(args: &ArgMap) -> Result<Vec<(String, Vec<String>)>, ActionError> {
+pub(super) fn plan(args: &ArgMap) -> Result<Vec<(String, Vec<String>)>, ActionError> {
     args.map("members")?
         .into_iter()
         .map(|(g, users)| {
@@ -66,7 +66,7 @@ fn plan(args: &ArgMap) -> Result<Vec<(String, Vec<String>)>, ActionError> {
 }
 
 /// The user's id, or `None` when no such user exists.
-async fn user(c: &Client, user: &str) -> Result<Option<String>, ActionError> {
+pub(super) async fn user(c: &Client, user: &str) -> Result<Option<String>, ActionError> {
     if uuid::Uuid::parse_str(user).is_ok() {
         return Ok(Some(user.to_string()));
     }

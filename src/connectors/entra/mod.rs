@@ -12,6 +12,7 @@ mod graph;
 mod groups;
 mod licenses;
 mod members;
+mod preview;
 mod users;
 
 use std::path::Path;

@@ -11,7 +11,8 @@ use crate::connectors::args::ArgMap;
 use crate::secret::secret_output;
 
 /// What `find` and `create` read back.
-const SELECT: &str = "id,userPrincipalName,displayName,mailNickname,employeeId,accountEnabled,\
+pub(super) const SELECT: &str =
+    "id,userPrincipalName,displayName,mailNickname,employeeId,accountEnabled,\
                       usageLocation,department,jobTitle,mail,givenName,surname";
 
 /// UPN candidates tried before giving up (`jane.doe`, `jane.doe2`, … `jane.doe50`).
@@ -22,24 +23,99 @@ const MAX_CANDIDATES: usize = 50;
 /// display name and mail nickname when neither is given), otherwise creates one at the first
 /// free UPN (`on_conflict: next_free`), adopts whoever holds it (`adopt`) or fails (`fail`).
 pub async fn create(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
-    let upn = args.str("user_principal_name")?;
-    let (local, domain) = upn
-        .rsplit_once('@')
-        .filter(|(l, d)| !l.is_empty() && !d.is_empty())
-        .ok_or_else(|| {
-            ActionError::permanent(format!(
-                "user_principal_name '{upn}' is not of the form alias@domain"
-            ))
-        })?;
-    let display_name = args.str("display_name")?;
-    let key = match_key(args)?;
-    let on_conflict = args.opt_str("on_conflict")?.unwrap_or("next_free");
-    if !matches!(on_conflict, "next_free" | "adopt" | "fail") {
-        return Err(ActionError::permanent(format!(
-            "on_conflict '{on_conflict}': use next_free, adopt or fail"
-        )));
+    let request = CreateRequest::read(args)?;
+    let (upn, nickname) = match resolve(c, &request).await? {
+        Resolved::Existing { user, .. } | Resolved::Adopted { user } => {
+            return Ok(user_outputs(&user, false))
+        }
+        Resolved::Free { upn, nickname, .. } => (upn, nickname),
+    };
+    let password = match args.opt_str("password")? {
+        Some(p) => p.to_string(),
+        None => generate_password(),
+    };
+    let body = create_body(args, &upn, request.display_name, &nickname, &password)?;
+    match c.call(Method::POST, "/users", &[], Body::Json(&body)).await {
+        Ok(reply) => {
+            let mut out = user_outputs(&reply.body, true);
+            if let Value::Object(m) = &mut out {
+                m.insert("password".into(), secret_output(password));
+            }
+            Ok(out)
+        }
+        // Taken between our look-up and the create, or by a user still replicating: the
+        // next attempt looks again (and adopts it if it is ours).
+        Err(e)
+            if e.status == 400
+                && e.message
+                    .contains("same value for property userPrincipalName") =>
+        {
+            Err(ActionError::Transient {
+                message: format!("{upn} was taken while creating it; looking again: {e}"),
+                retry_after: Some(std::time::Duration::from_secs(1)),
+            })
+        }
+        Err(e) => Err(e.into_action()),
     }
-    if let Some((property, value)) = &key {
+}
+
+/// The arguments of `entra.create_user` that decide who the account is.
+pub(super) struct CreateRequest<'a> {
+    local: &'a str,
+    domain: &'a str,
+    pub display_name: &'a str,
+    /// The property that identifies the person, and its value.
+    pub key: Option<(String, String)>,
+    on_conflict: &'a str,
+    nickname: Option<&'a str>,
+}
+
+impl<'a> CreateRequest<'a> {
+    pub fn read(args: &'a ArgMap) -> Result<CreateRequest<'a>, ActionError> {
+        let upn = args.str("user_principal_name")?;
+        let (local, domain) = upn
+            .rsplit_once('@')
+            .filter(|(l, d)| !l.is_empty() && !d.is_empty())
+            .ok_or_else(|| {
+                ActionError::permanent(format!(
+                    "user_principal_name '{upn}' is not of the form alias@domain"
+                ))
+            })?;
+        let on_conflict = args.opt_str("on_conflict")?.unwrap_or("next_free");
+        if !matches!(on_conflict, "next_free" | "adopt" | "fail") {
+            return Err(ActionError::permanent(format!(
+                "on_conflict '{on_conflict}': use next_free, adopt or fail"
+            )));
+        }
+        Ok(CreateRequest {
+            local,
+            domain,
+            display_name: args.str("display_name")?,
+            key: match_key(args)?,
+            on_conflict,
+            nickname: args.opt_str("mail_nickname")?,
+        })
+    }
+}
+
+/// Who the account `entra.create_user` asks for is, found with reads only.
+pub(super) enum Resolved {
+    /// The same person's account: matched by the key, or at a UPN it holds.
+    Existing { user: Value, matched_by: String },
+    /// Another user holds the UPN and `on_conflict` is `adopt`.
+    Adopted { user: Value },
+    /// Nobody holds this UPN: the account is created here. `taken`: the UPNs skipped.
+    Free {
+        upn: String,
+        nickname: String,
+        taken: Vec<String>,
+    },
+}
+
+/// Looks the person up by the key, then tries the UPN and its next candidates.
+pub(super) async fn resolve(c: &Client, r: &CreateRequest<'_>) -> Result<Resolved, ActionError> {
+    let (local, domain) = (r.local, r.domain);
+    if let Some((property, value)) = &r.key {
         let filter = format!("{property} eq {}", literal(value));
         let select = format!("{SELECT},{property}");
         let found = c
@@ -48,7 +124,12 @@ pub async fn create(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
             .map_err(GraphError::into_action)?;
         match found.as_slice() {
             [] => {}
-            [one] => return Ok(user_outputs(one, false)),
+            [one] => {
+                return Ok(Resolved::Existing {
+                    user: one.clone(),
+                    matched_by: format!("{property} {value}"),
+                })
+            }
             many => {
                 return Err(ActionError::permanent(format!(
                     "{} users have {property} '{value}'; resolve the duplicates in Entra first",
@@ -57,11 +138,11 @@ pub async fn create(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
             }
         }
     }
-    let nickname_arg = args.opt_str("mail_nickname")?;
-    let candidate_select = match &key {
+    let candidate_select = match &r.key {
         Some((property, _)) => format!("{SELECT},{property}"),
         None => SELECT.to_string(),
     };
+    let mut taken = Vec::new();
     for n in 1..=MAX_CANDIDATES {
         let candidate_local = if n == 1 {
             local.to_string()
@@ -69,7 +150,22 @@ pub async fn create(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
             format!("{local}{n}")
         };
         let candidate = format!("{candidate_local}@{domain}");
-        let nickname = match nickname_arg {
+        // Planning: an earlier person of the plan would have taken it by then.
+        if crate::plan::preview::is_reserved(&candidate) {
+            match r.on_conflict {
+                "fail" => {
+                    return Err(ActionError::permanent(format!(
+                        "{candidate} would be taken by an earlier person of this plan; \
+                         on_conflict is fail"
+                    )))
+                }
+                _ => {
+                    taken.push(candidate);
+                    continue;
+                }
+            }
+        }
+        let nickname = match r.nickname {
             Some(m) if n == 1 => m.to_string(),
             Some(m) => format!("{m}{n}"),
             None => candidate_local.clone(),
@@ -82,47 +178,32 @@ pub async fn create(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
             .await
         {
             Ok(existing) => {
-                if same_person(&existing, key.as_ref(), display_name, &nickname) {
-                    return Ok(user_outputs(&existing, false));
+                if same_person(&existing, r.key.as_ref(), r.display_name, &nickname) {
+                    return Ok(Resolved::Existing {
+                        user: existing,
+                        matched_by: match &r.key {
+                            Some((property, value)) => format!("{property} {value}"),
+                            None => "display name and mail nickname".into(),
+                        },
+                    });
                 }
-                match on_conflict {
-                    "adopt" => return Ok(user_outputs(&existing, false)),
+                match r.on_conflict {
+                    "adopt" => return Ok(Resolved::Adopted { user: existing }),
                     "fail" => {
                         return Err(ActionError::permanent(format!(
                             "{candidate} is taken by another user ({}); on_conflict is fail",
                             existing.get("id").and_then(Value::as_str).unwrap_or("?")
                         )))
                     }
-                    _ => continue,
+                    _ => taken.push(candidate),
                 }
             }
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into_action()),
-        }
-        let password = match args.opt_str("password")? {
-            Some(p) => p.to_string(),
-            None => generate_password(),
-        };
-        let body = create_body(args, &candidate, display_name, &nickname, &password)?;
-        match c.call(Method::POST, "/users", &[], Body::Json(&body)).await {
-            Ok(reply) => {
-                let mut out = user_outputs(&reply.body, true);
-                if let Value::Object(m) = &mut out {
-                    m.insert("password".into(), secret_output(password));
-                }
-                return Ok(out);
-            }
-            // Taken between our look-up and the create, or by a user still replicating: the
-            // next attempt looks again (and adopts it if it is ours).
-            Err(e)
-                if e.status == 400
-                    && e.message
-                        .contains("same value for property userPrincipalName") =>
-            {
-                return Err(ActionError::Transient {
-                    message: format!("{candidate} was taken while creating it; looking again: {e}"),
-                    retry_after: Some(std::time::Duration::from_secs(1)),
-                });
+            Err(e) if e.is_not_found() => {
+                return Ok(Resolved::Free {
+                    upn: candidate,
+                    nickname,
+                    taken,
+                })
             }
             Err(e) => return Err(e.into_action()),
         }
@@ -173,7 +254,7 @@ fn same_person(
     }
 }
 
-fn create_body(
+pub(super) fn create_body(
     args: &ArgMap,
     upn: &str,
     display_name: &str,
@@ -215,7 +296,7 @@ fn create_body(
 }
 
 /// The outputs every user action shares.
-fn user_outputs(user: &Value, created: bool) -> Value {
+pub(super) fn user_outputs(user: &Value, created: bool) -> Value {
     let s = |k: &str| user.get(k).cloned().unwrap_or(Value::Null);
     json!({
         "id": s("id"),

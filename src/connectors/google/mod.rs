@@ -31,6 +31,7 @@
 mod auth;
 mod directory;
 mod groups;
+mod preview;
 mod users;
 
 use std::path::Path;

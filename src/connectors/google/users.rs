@@ -35,45 +35,9 @@ pub async fn get(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
 /// `set`, `add` and `corporate_email` ask for, and PATCHes only those.
 pub async fn update(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
     let key = args.str("user")?;
-    let mut wanted = args.map("set")?;
-    let mut add = args.map("add")?;
-    if let Some(address) = args.opt_str("corporate_email")? {
-        let entry = json!({ "address": address, "type": "work" });
-        match add.get_mut("emails") {
-            Some(Value::Array(list)) => list.push(entry),
-            _ => {
-                add.insert("emails".into(), json!([entry]));
-            }
-        }
-    }
-    if wanted.is_empty() && add.is_empty() {
-        return Err(ActionError::permanent(
-            "give 'set', 'add' or 'corporate_email': there is nothing to update",
-        ));
-    }
+    let wanted = Wanted::read(args)?;
     let user = existing(c, key).await?;
-    for (field, entries) in add {
-        let Value::Array(entries) = entries else {
-            return Err(ActionError::permanent(format!(
-                "add.{field} must be a list of entries to add to the user's {field}"
-            )));
-        };
-        // Google replaces an array field whole (CONTRACT §2.4): send what is there plus the new.
-        let mut list = match wanted.get(&field).or_else(|| user.get(&field)) {
-            Some(Value::Array(l)) => l.clone(),
-            _ => Vec::new(),
-        };
-        for e in entries {
-            if !list.iter().any(|x| same_entry(x, &e)) {
-                list.push(e);
-            }
-        }
-        wanted.insert(field, Value::Array(list));
-    }
-    let patch: Map<String, Value> = wanted
-        .into_iter()
-        .filter(|(k, v)| differs(user.get(k), v))
-        .collect();
+    let patch = wanted.patch(&user)?;
     let mut out = user_outputs(&user);
     let updated: Vec<String> = patch.keys().cloned().collect();
     if !patch.is_empty() {
@@ -90,6 +54,62 @@ pub async fn update(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
     out.insert("changed".into(), json!(!updated.is_empty()));
     out.insert("updated".into(), json!(updated));
     Ok(Value::Object(out))
+}
+
+/// What `google.update_user` asks for: fields to set, entries to add to array fields.
+pub(super) struct Wanted {
+    set: Map<String, Value>,
+    add: Map<String, Value>,
+}
+
+impl Wanted {
+    pub fn read(args: &ArgMap) -> Result<Wanted, ActionError> {
+        let set = args.map("set")?;
+        let mut add = args.map("add")?;
+        if let Some(address) = args.opt_str("corporate_email")? {
+            let entry = json!({ "address": address, "type": "work" });
+            match add.get_mut("emails") {
+                Some(Value::Array(list)) => list.push(entry),
+                _ => {
+                    add.insert("emails".into(), json!([entry]));
+                }
+            }
+        }
+        if set.is_empty() && add.is_empty() {
+            return Err(ActionError::permanent(
+                "give 'set', 'add' or 'corporate_email': there is nothing to update",
+            ));
+        }
+        Ok(Wanted { set, add })
+    }
+
+    /// The fields to PATCH on `user`: only those whose values differ.
+    pub fn patch(&self, user: &Value) -> Result<Map<String, Value>, ActionError> {
+        let mut wanted = self.set.clone();
+        for (field, entries) in &self.add {
+            let Value::Array(entries) = entries else {
+                return Err(ActionError::permanent(format!(
+                    "add.{field} must be a list of entries to add to the user's {field}"
+                )));
+            };
+            // Google replaces an array field whole (CONTRACT §2.4): send what is there plus
+            // the new.
+            let mut list = match wanted.get(field).or_else(|| user.get(field)) {
+                Some(Value::Array(l)) => l.clone(),
+                _ => Vec::new(),
+            };
+            for e in entries {
+                if !list.iter().any(|x| same_entry(x, e)) {
+                    list.push(e.clone());
+                }
+            }
+            wanted.insert(field.clone(), Value::Array(list));
+        }
+        Ok(wanted
+            .into_iter()
+            .filter(|(k, v)| differs(user.get(k), v))
+            .collect())
+    }
 }
 
 /// `google.suspend_user`: already suspended is success (`changed: false`).
@@ -116,7 +136,7 @@ pub async fn suspend(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
 }
 
 /// The user, or a permanent error naming the key when there is none.
-async fn existing(c: &Client, key: &str) -> Result<Value, ActionError> {
+pub(super) async fn existing(c: &Client, key: &str) -> Result<Value, ActionError> {
     match c.get_user(key, "full").await {
         Ok(Some(u)) => Ok(u),
         Ok(None) => Err(ActionError::permanent(format!(
@@ -155,7 +175,7 @@ fn same_entry(existing: &Value, new: &Value) -> bool {
 }
 
 /// The outputs every user action shares.
-fn user_outputs(u: &Value) -> Map<String, Value> {
+pub(super) fn user_outputs(u: &Value) -> Map<String, Value> {
     let s = |v: Option<&Value>| v.cloned().unwrap_or(Value::Null);
     let name = u.get("name");
     let mut m = Map::new();
