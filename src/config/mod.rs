@@ -8,6 +8,7 @@
 
 mod connections;
 mod imports;
+mod scim;
 mod server;
 mod triggers;
 mod webhooks;
@@ -30,6 +31,7 @@ pub use imports::{
     check_field, Case, ColumnSpec, ImportProfile, StatusValues, DEFAULT_MAX_BYTES,
     DEFAULT_MAX_ROWS, PERSON_FIELDS,
 };
+pub use scim::{ScimPaths, ScimTrigger};
 pub use server::ServerConfig;
 pub use triggers::{DatesConfig, GooglePush, GoogleTrigger, TriggersConfig};
 pub use webhooks::{FieldMapping, FieldRule, WebhookConfig, DEFAULT_SIGNATURE_HEADER};
