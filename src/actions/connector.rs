@@ -1,4 +1,4 @@
-//! Connector actions (`entra.*`, `google.*`, `hr.*`, `email.*`): arguments compiled as
+//! Connector actions (`entra.*`, `google.*`, `hr.*`, `scim.*`, `email.*`): arguments compiled as
 //! templates at load time, rendered into an `ArgMap` when the step runs, and executed by the
 //! connection named in `connection:` (default: `default_connection`, e.g. `entra`, `smtp`).
 
@@ -6,7 +6,7 @@ use serde_json::Map;
 
 use super::{ActionError, Outcome, StepContext};
 use crate::connectors::args::ArgMap;
-use crate::connectors::{entra, google, hr, mail, Connections};
+use crate::connectors::{entra, google, hr, mail, scim, Connections};
 use crate::playbook::args::Args;
 use crate::script::ValueTemplate;
 
@@ -22,6 +22,7 @@ pub fn specs() -> impl Iterator<Item = &'static Spec> {
         .iter()
         .chain(google::ACTIONS)
         .chain(hr::ACTIONS)
+        .chain(scim::ACTIONS)
         .chain(mail::ACTIONS)
 }
 
@@ -119,6 +120,12 @@ impl Call {
             Some("hr") => {
                 connections
                     .http(&self.connection)?
+                    .execute(self.name, &self.args)
+                    .await?
+            }
+            Some("scim") => {
+                connections
+                    .scim(&self.connection)?
                     .execute(self.name, &self.args)
                     .await?
             }

@@ -24,7 +24,7 @@ pub type Yaml = serde_yaml::Value;
 
 pub use connections::{
     BasicAuth, Certificate, ConnectionConfig, EntraConfig, GoogleConfig, HttpAuth, HttpConfig,
-    Limits, SmtpConfig, SmtpSecurity,
+    Limits, ScimConfig, SmtpConfig, SmtpSecurity,
 };
 
 pub use imports::{
