@@ -6,6 +6,7 @@ mod smtp;
 mod support;
 mod support_checks;
 mod support_sandbox;
+mod support_scim;
 mod support_serve;
 mod support_triggers;
 
@@ -25,6 +26,7 @@ mod observations;
 mod playbooks;
 mod quickstart;
 mod retries;
+mod scim_outbound;
 mod serve;
 mod serve_intake;
 mod timers;
