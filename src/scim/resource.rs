@@ -148,6 +148,9 @@ fn normalize_attrs(
 
 /// A value of attribute `def` in stored form; `Null` when it is unassigned.
 fn value_for(def: &AttrDef, v: Value) -> Result<Value, ScimError> {
+    if v.is_null() {
+        return Ok(Value::Null);
+    }
     if def.multi_valued {
         let items = match v {
             Value::Array(a) => a,
@@ -176,6 +179,9 @@ fn value_for(def: &AttrDef, v: Value) -> Result<Value, ScimError> {
 }
 
 fn item_for(def: &AttrDef, v: Value) -> Result<Value, ScimError> {
+    if v.is_null() {
+        return Ok(Value::Null);
+    }
     if !def.is_complex() {
         return scalar(def, v);
     }

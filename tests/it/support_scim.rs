@@ -174,3 +174,136 @@ pub fn check_server(base_url: &str, token: &str) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+
+/// A SCIM client for Roster's `/scim/v2`, sending bodies as `application/scim+json`.
+pub struct ScimClient {
+    /// `http://…/scim/v2`.
+    pub base: String,
+    pub token: String,
+    http: reqwest::Client,
+}
+
+/// An answer: status, headers, JSON body (`Null` when empty).
+pub struct ScimAnswer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl ScimAnswer {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+impl ScimClient {
+    pub fn new(base: &str, token: &str) -> ScimClient {
+        ScimClient {
+            base: base.to_string(),
+            token: token.to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> ScimAnswer {
+        self.send_with(method, path, body, &[]).await
+    }
+
+    pub async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> ScimAnswer {
+        let mut req = self
+            .http
+            .request(method.parse().expect("method"), format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/scim+json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await.expect("SCIM request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("SCIM answer");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        ScimAnswer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> ScimAnswer {
+        self.send("GET", path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> ScimAnswer {
+        self.send("POST", path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> ScimAnswer {
+        self.send("PUT", path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> ScimAnswer {
+        self.send("PATCH", path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> ScimAnswer {
+        self.send("DELETE", path, None).await
+    }
+}
+
+/// A PatchOp body with these operations.
+pub fn patch_op(ops: Value) -> Value {
+    serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": ops,
+    })
+}
+
+pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+/// A user as Entra's provisioning service creates it (its documented POST, with the `null`s
+/// older jobs send for absent attributes).
+pub fn entra_user(upn: &str, mail_nickname: &str, given: &str, family: &str, employee: &str, department: &str) -> Value {
+    serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+        "externalId": mail_nickname,
+        "userName": upn,
+        "active": true,
+        "addresses": null,
+        "displayName": format!("{given} {family}"),
+        "emails": [{"primary": true, "type": "work", "value": upn}],
+        "meta": {"resourceType": "User"},
+        "name": {"formatted": format!("{given} {family}"), "familyName": family, "givenName": given},
+        "roles": [],
+        ENTERPRISE: {"employeeNumber": employee, "department": department, "manager": null},
+    })
+}
+
+/// A user as Google Workspace's provisioning creates it (the request logged in
+/// grokability/snipe-it#12642: the SCIM 1.0 URN beside 2.0, the primary address as `userName`,
+/// Google's user id as `externalId`), with the enterprise attributes an admin mapped.
+pub fn google_user(email: &str, google_id: &str, given: &str, family: &str, employee: &str, department: &str) -> Value {
+    serde_json::json!({
+        "schemas": ["urn:scim:schemas:core:1.0", "urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": email,
+        "externalId": google_id,
+        "emails": [{"primary": true, "value": email, "type": "work"}],
+        "displayName": format!("{given} {family}"),
+        "name": {"givenName": given, "familyName": family},
+        "active": true,
+        ENTERPRISE: {"employeeNumber": employee, "department": department},
+    })
+}
