@@ -26,6 +26,7 @@ mod observations;
 mod playbooks;
 mod quickstart;
 mod retries;
+mod scim_e2e;
 mod scim_inbound;
 mod scim_outbound;
 mod serve;
