@@ -6,7 +6,7 @@ use serde_json::Map;
 
 use super::{ActionError, Outcome, StepContext};
 use crate::connectors::args::ArgMap;
-use crate::connectors::{entra, google, hr, mail, scim, Connections};
+use crate::connectors::{entra, google, hr, identity, mail, scim, Connections};
 use crate::playbook::args::Args;
 use crate::script::ValueTemplate;
 
@@ -24,6 +24,7 @@ pub fn specs() -> impl Iterator<Item = &'static Spec> {
         .chain(hr::ACTIONS)
         .chain(scim::ACTIONS)
         .chain(mail::ACTIONS)
+        .chain(identity::ACTIONS)
 }
 
 /// The connection a step uses when it names none: the connector's own name, except that
@@ -135,6 +136,7 @@ impl Call {
                     .execute(self.name, &self.args)
                     .await?
             }
+            Some("identity") => identity::execute(connections, self.name, &self.args).await?,
             _ => {
                 return Err(ActionError::permanent(format!(
                     "no connector executes '{}'",

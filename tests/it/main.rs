@@ -5,6 +5,7 @@
 mod smtp;
 mod support;
 mod support_checks;
+mod support_lifecycle;
 mod support_sandbox;
 mod support_scim;
 mod support_serve;
@@ -22,6 +23,8 @@ mod google;
 mod hr;
 mod imports;
 mod imports_http;
+mod lifecycle;
+mod lifecycle_hr;
 mod observations;
 mod playbooks;
 mod quickstart;
