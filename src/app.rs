@@ -152,9 +152,17 @@ pub fn routes(deps: &Deps, load_errors: Diagnostics) -> anyhow::Result<Router> {
         }),
         deps.engine.store().clone(),
     );
+    // `/scim/v2`: SCIM bearer tokens (not API tokens), SCIM errors, its own 404.
+    let scim = crate::scim::router(
+        deps.engine.clone(),
+        &deps.config,
+        deps.playbooks.clone(),
+        deps.config.server.max_body_bytes,
+    )?;
     Ok(api::router(state, deps.config.server.max_body_bytes)
         .merge(imports)
         .merge(hooks)
+        .nest("/scim/v2", scim)
         .fallback(|| async { api::not_found() }))
 }
 

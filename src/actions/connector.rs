@@ -1,4 +1,4 @@
-//! Connector actions (`entra.*`, `google.*`, `hr.*`, `email.*`): arguments compiled as
+//! Connector actions (`entra.*`, `google.*`, `hr.*`, `scim.*`, `email.*`): arguments compiled as
 //! templates at load time, rendered into an `ArgMap` when the step runs, and executed by the
 //! connection named in `connection:` (default: `default_connection`, e.g. `entra`, `smtp`).
 
@@ -6,7 +6,7 @@ use serde_json::Map;
 
 use super::{ActionError, Outcome, StepContext};
 use crate::connectors::args::ArgMap;
-use crate::connectors::{entra, google, hr, identity, mail, Connections};
+use crate::connectors::{entra, google, hr, identity, mail, scim, Connections};
 use crate::plan::preview::{Planned, Preview};
 use crate::playbook::args::Args;
 use crate::script::ValueTemplate;
@@ -23,6 +23,7 @@ pub fn specs() -> impl Iterator<Item = &'static Spec> {
         .iter()
         .chain(google::ACTIONS)
         .chain(hr::ACTIONS)
+        .chain(scim::ACTIONS)
         .chain(mail::ACTIONS)
         .chain(identity::ACTIONS)
 }
@@ -147,6 +148,12 @@ impl Call {
             Some("hr") => {
                 connections
                     .http(&self.connection)?
+                    .execute(self.name, &self.args)
+                    .await?
+            }
+            Some("scim") => {
+                connections
+                    .scim(&self.connection)?
                     .execute(self.name, &self.args)
                     .await?
             }

@@ -1,4 +1,7 @@
 //! Bearer tokens: `roster token create` issues one, the API checks it on every request.
+//! A token has a scope: `api` tokens open `/api/v1`, `scim` tokens (`token create --scim`) open
+//! only the inbound SCIM endpoint, so the credential handed to Entra or Google cannot run
+//! playbooks.
 //!
 //! A token is `rst_<id>_<secret>`. Only the SHA-256 of the whole token is stored; `id` finds the
 //! row and the hashes are then compared in constant time, so neither the database nor the
@@ -20,6 +23,24 @@ use crate::store::{Store, StoreError};
 
 const PREFIX: &str = "rst_";
 
+/// What a token opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenScope {
+    /// The HTTP API (`/api/v1`).
+    Api,
+    /// The inbound SCIM endpoint (`/scim/v2`).
+    Scim,
+}
+
+impl TokenScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Api => "api",
+            TokenScope::Scim => "scim",
+        }
+    }
+}
+
 /// Who made a request: the name of the token it carried (recorded with approvals).
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -33,8 +54,8 @@ pub struct Issued {
     pub token: String,
 }
 
-/// Creates a token named `name` and stores its hash.
-pub async fn issue(store: &Store, name: &str) -> Result<Issued, StoreError> {
+/// Creates a token named `name` for `scope` and stores its hash.
+pub async fn issue(store: &Store, name: &str, scope: TokenScope) -> Result<Issued, StoreError> {
     let name = name.trim();
     if name.is_empty() {
         return Err(StoreError::Conflict(
@@ -48,7 +69,7 @@ pub async fn issue(store: &Store, name: &str) -> Result<Issued, StoreError> {
     let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
     let token = format!("{PREFIX}{id}_{}", B64.encode(secret));
     store
-        .create_token(&id, name, &hash(&token), now_ms())
+        .create_token(&id, name, &hash(&token), scope.as_str(), now_ms())
         .await?;
     Ok(Issued { id, token })
 }
@@ -60,8 +81,13 @@ fn hash(token: &str) -> String {
         .collect()
 }
 
-/// The caller a presented token belongs to, or `None` for an unknown, malformed or revoked one.
-pub async fn verify(store: &Store, token: &str) -> Result<Option<Caller>, StoreError> {
+/// The caller a presented token of `scope` belongs to, or `None` for an unknown, malformed or
+/// revoked one, or one of another scope.
+pub async fn verify(
+    store: &Store,
+    token: &str,
+    scope: TokenScope,
+) -> Result<Option<Caller>, StoreError> {
     let Some(id) = token
         .strip_prefix(PREFIX)
         .and_then(|rest| rest.split_once('_'))
@@ -70,7 +96,7 @@ pub async fn verify(store: &Store, token: &str) -> Result<Option<Caller>, StoreE
         return Ok(None);
     };
     let presented = hash(token);
-    let Some((name, stored)) = store.token_hash(id).await? else {
+    let Some((name, stored)) = store.token_hash(id, scope.as_str()).await? else {
         return Ok(None);
     };
     let same: bool = presented.as_bytes().ct_eq(stored.as_bytes()).into();
@@ -98,7 +124,7 @@ async fn check(State(store): State<Store>, mut req: Request, next: Next) -> Resp
             "this endpoint needs `Authorization: Bearer <token>` (create one with `roster token create --name NAME`)",
         ));
     };
-    match verify(&store, token).await {
+    match verify(&store, token, TokenScope::Api).await {
         Ok(Some(caller)) => {
             req.extensions_mut().insert(caller);
             next.run(req).await

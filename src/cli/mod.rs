@@ -174,6 +174,10 @@ pub enum TokenCommand {
     Create {
         #[arg(long)]
         name: String,
+        /// A token for the inbound SCIM endpoint (`/scim/v2`, for Entra or Google Workspace
+        /// provisioning) instead of the API.
+        #[arg(long)]
+        scim: bool,
     },
     /// The tokens, without their secrets.
     List,

@@ -1,4 +1,5 @@
-//! `roster token create|list|revoke`: bearer tokens for the HTTP API.
+//! `roster token create|list|revoke`: bearer tokens for the HTTP API and (`--scim`) the inbound
+//! SCIM endpoint.
 
 use super::execute::open_engine;
 use super::{Global, TokenCommand};
@@ -9,12 +10,19 @@ pub(super) async fn token(g: &Global, cmd: TokenCommand) -> anyhow::Result<i32> 
     let engine = open_engine(g).await?;
     let store = engine.store();
     match cmd {
-        TokenCommand::Create { name } => {
-            let issued = auth::issue(store, &name).await?;
+        TokenCommand::Create { name, scim } => {
+            let scope = if scim {
+                auth::TokenScope::Scim
+            } else {
+                auth::TokenScope::Api
+            };
+            let issued = auth::issue(store, &name, scope).await?;
             if g.json {
                 println!(
                     "{}",
-                    serde_json::json!({ "id": issued.id, "name": name, "token": issued.token })
+                    serde_json::json!({
+                        "id": issued.id, "name": name, "scope": scope.as_str(), "token": issued.token
+                    })
                 );
             } else {
                 println!("{}", issued.token);
@@ -30,12 +38,16 @@ pub(super) async fn token(g: &Global, cmd: TokenCommand) -> anyhow::Result<i32> 
             if g.json {
                 println!("{}", serde_json::to_string_pretty(&tokens)?);
             } else {
-                println!("{:<14} {:<24} {:<26} revoked", "id", "name", "created");
+                println!(
+                    "{:<14} {:<24} {:<6} {:<26} revoked",
+                    "id", "name", "scope", "created"
+                );
                 for t in &tokens {
                     println!(
-                        "{:<14} {:<24} {:<26} {}",
+                        "{:<14} {:<24} {:<6} {:<26} {}",
                         t.id,
                         t.name,
+                        t.scope,
                         rfc3339(t.created_at),
                         t.revoked_at.map(rfc3339).unwrap_or_else(|| "-".into())
                     );

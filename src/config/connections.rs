@@ -1,4 +1,5 @@
-//! The connections a playbook's steps use: `entra`, `google`, `http` (an HR system) and `smtp`.
+//! The connections a playbook's steps use: `entra`, `google`, `http` (an HR system), `scim`
+//! (any SCIM 2.0 service provider; several, by name) and `smtp`.
 //! A connection's kind is its `kind:` or, for a connection named after a kind, its name.
 
 use std::collections::BTreeMap;
@@ -15,10 +16,11 @@ pub enum ConnectionConfig {
     Entra(EntraConfig),
     Google(GoogleConfig),
     Http(HttpConfig),
+    Scim(ScimConfig),
     Smtp(SmtpConfig),
 }
 
-pub const KINDS: &[&str] = &["entra", "google", "http", "smtp"];
+pub const KINDS: &[&str] = &["entra", "google", "http", "scim", "smtp"];
 
 impl ConnectionConfig {
     /// Types one `connections.<name>` entry.
@@ -30,7 +32,7 @@ impl ConnectionConfig {
         };
         let kind = match map.remove(Yaml::String("kind".into())) {
             Some(Yaml::String(k)) => k,
-            Some(_) => return Err("kind must be one of entra, google, http, smtp".into()),
+            Some(_) => return Err(format!("kind must be one of {}", KINDS.join(", "))),
             None if KINDS.contains(&name) => name.to_string(),
             None => {
                 return Err(format!(
@@ -44,6 +46,7 @@ impl ConnectionConfig {
             "entra" => from_yaml_tree(value).map(ConnectionConfig::Entra),
             "google" => from_yaml_tree(value).map(ConnectionConfig::Google),
             "http" => from_yaml_tree(value).map(ConnectionConfig::Http),
+            "scim" => from_yaml_tree(value).map(ConnectionConfig::Scim),
             "smtp" => from_yaml_tree(value).map(ConnectionConfig::Smtp),
             other => {
                 return Err(format!(
@@ -62,6 +65,7 @@ impl ConnectionConfig {
             ConnectionConfig::Entra(_) => "entra",
             ConnectionConfig::Google(_) => "google",
             ConnectionConfig::Http(_) => "http",
+            ConnectionConfig::Scim(_) => "scim",
             ConnectionConfig::Smtp(_) => "smtp",
         }
     }
@@ -155,6 +159,22 @@ pub struct HttpConfig {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Default: 10 requests/s and 8 at once.
+    #[serde(default)]
+    pub limits: Option<Limits>,
+}
+
+/// A SCIM 2.0 service provider (a SaaS app's provisioning API), for the `scim.*` actions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScimConfig {
+    /// The URL `/Users` and `/Groups` hang off, e.g. `https://api.example.com/scim/v2`.
+    pub base_url: String,
+    /// `{ bearer: SECRET }` or `{ basic: { username, password: SECRET } }`.
+    pub auth: HttpAuth,
+    /// Extra headers sent with every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Default: 10 requests/s and 4 at once (SaaS SCIM APIs throttle early).
     #[serde(default)]
     pub limits: Option<Limits>,
 }

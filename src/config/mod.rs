@@ -8,6 +8,7 @@
 
 mod connections;
 mod imports;
+mod scim;
 mod server;
 mod triggers;
 mod webhooks;
@@ -23,13 +24,14 @@ pub type Yaml = serde_yaml::Value;
 
 pub use connections::{
     BasicAuth, Certificate, ConnectionConfig, EntraConfig, GoogleConfig, HttpAuth, HttpConfig,
-    Limits, SmtpConfig, SmtpSecurity,
+    Limits, ScimConfig, SmtpConfig, SmtpSecurity,
 };
 
 pub use imports::{
     check_field, Case, ColumnSpec, ImportProfile, InvalidCells, StatusValues, DEFAULT_MAX_BYTES,
     DEFAULT_MAX_ROWS, PERSON_FIELDS,
 };
+pub use scim::{ScimPaths, ScimTrigger};
 pub use server::ServerConfig;
 pub use triggers::{DatesConfig, GooglePush, GoogleTrigger, TriggersConfig};
 pub use webhooks::{FieldMapping, FieldRule, WebhookConfig, DEFAULT_SIGNATURE_HEADER};

@@ -1,6 +1,6 @@
-//! `triggers:` in `roster.yaml`: the Google Workspace poller and push channels, and the
-//! `person.date` timers' catch-up window. Schedules and webhooks need no section here: a
-//! schedule lives in its playbook, a webhook in `webhooks:`.
+//! `triggers:` in `roster.yaml`: the Google Workspace poller and push channels, the
+//! `person.date` timers' catch-up window and the inbound SCIM endpoint (`scim`). Schedules and
+//! webhooks need no section here: a schedule lives in its playbook, a webhook in `webhooks:`.
 
 use std::time::Duration;
 
@@ -18,6 +18,9 @@ pub struct TriggersConfig {
     /// `person.date` timers.
     #[serde(default)]
     pub dates: DatesConfig,
+    /// The inbound SCIM endpoint's source name, page size and attribute mapping.
+    #[serde(default)]
+    pub scim: super::ScimTrigger,
 }
 
 /// `triggers.google`.
@@ -147,6 +150,7 @@ impl TriggersConfig {
     /// Checks the values serde cannot: (key, message) of the first problem.
     pub fn check(&self) -> Result<(), (String, String)> {
         self.dates.catch_up()?;
+        self.scim.check()?;
         if let Some(g) = &self.google {
             g.interval()?;
             if let Some(p) = &g.push {

@@ -1,5 +1,5 @@
 //! Connectors: the live clients behind connector actions (`entra.*`, `google.*`, `hr.*`,
-//! `email.*`), built once from the
+//! `scim.*`, `email.*`), built once from the
 //! config's `connections:` and shared by every run. Each holds its credentials, its token cache
 //! and its rate limiter; the actions in `crate::actions::connector` call into them.
 
@@ -13,6 +13,7 @@ pub mod identity;
 mod limiter;
 pub mod mail;
 pub mod read_only;
+pub mod scim;
 pub(crate) mod token;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ pub enum Connection {
     Entra(Arc<entra::Client>),
     Google(Arc<google::Client>),
     Http(Arc<hr::Client>),
+    Scim(Arc<scim::Client>),
     Smtp(Arc<mail::Mailer>),
 }
 
@@ -61,6 +63,10 @@ impl Connections {
                 }
                 ConnectionConfig::Http(h) => hr::Client::new(h, &config.base_dir, http.clone())
                     .map(|c| Connection::Http(Arc::new(c))),
+                ConnectionConfig::Scim(sc) => {
+                    scim::Client::new(name, sc, &config.base_dir, http.clone())
+                        .map(|c| Connection::Scim(Arc::new(c)))
+                }
                 ConnectionConfig::Smtp(s) => {
                     mail::Mailer::new(s, &config.base_dir).map(|m| Connection::Smtp(Arc::new(m)))
                 }
@@ -94,6 +100,14 @@ impl Connections {
         }
     }
 
+    /// The SCIM connection `name` (a SaaS app's provisioning API).
+    pub fn scim(&self, name: &str) -> Result<&scim::Client, ActionError> {
+        match self.by_name.get(name) {
+            Some(Connection::Scim(c)) => Ok(c),
+            other => Err(self.missing(name, "scim", other)),
+        }
+    }
+
     /// The SMTP connection `name`.
     pub fn smtp(&self, name: &str) -> Result<&mail::Mailer, ActionError> {
         match self.by_name.get(name) {
@@ -121,6 +135,7 @@ impl Connection {
             Connection::Entra(_) => "entra",
             Connection::Google(_) => "google",
             Connection::Http(_) => "http",
+            Connection::Scim(_) => "scim",
             Connection::Smtp(_) => "smtp",
         }
     }

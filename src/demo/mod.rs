@@ -92,7 +92,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<i32> {
         PLAYBOOKS.len()
     );
     let store = Store::open(&db, &StoreOptions::default()).await?;
-    let token = crate::api::auth::issue(&store, &format!("demo-{}", now_ms()))
+    let token = crate::api::auth::issue(&store, &format!("demo-{}", now_ms()), crate::api::auth::TokenScope::Api)
         .await?
         .token;
     let http = reqwest::Client::new();

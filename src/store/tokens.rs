@@ -9,26 +9,31 @@ use super::{Store, StoreError};
 pub struct TokenRow {
     pub id: String,
     pub name: String,
+    /// `api` (the HTTP API) or `scim` (the inbound SCIM endpoint).
+    pub scope: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
 }
 
 impl Store {
-    /// Stores a new token's hash under `name`; fails when an active token already has the name.
+    /// Stores a new token's hash under `name` for `scope`; fails when an active token already
+    /// has the name.
     pub async fn create_token(
         &self,
         id: &str,
         name: &str,
         hash: &str,
+        scope: &str,
         now: i64,
     ) -> Result<(), StoreError> {
         let done = sqlx::query(
-            "INSERT INTO api_tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?) \
+            "INSERT INTO api_tokens (id, name, hash, scope, created_at) VALUES (?, ?, ?, ?, ?) \
              ON CONFLICT DO NOTHING",
         )
         .bind(id)
         .bind(name)
         .bind(hash)
+        .bind(scope)
         .bind(now)
         .execute(&self.pool)
         .await?;
@@ -40,20 +45,26 @@ impl Store {
         Ok(())
     }
 
-    /// The stored hash of the active token `id`, if there is one.
-    pub async fn token_hash(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
-        let row =
-            sqlx::query("SELECT name, hash FROM api_tokens WHERE id = ? AND revoked_at IS NULL")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+    /// The name and stored hash of the active token `id` of `scope`, if there is one.
+    pub async fn token_hash(
+        &self,
+        id: &str,
+        scope: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, hash FROM api_tokens WHERE id = ? AND scope = ? AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(scope)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| Ok((r.try_get("name")?, r.try_get("hash")?)))
             .transpose()
     }
 
     pub async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, name, created_at, revoked_at FROM api_tokens ORDER BY created_at, id",
+            "SELECT id, name, scope, created_at, revoked_at FROM api_tokens ORDER BY created_at, id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -62,6 +73,7 @@ impl Store {
                 Ok(TokenRow {
                     id: r.try_get("id")?,
                     name: r.try_get("name")?,
+                    scope: r.try_get("scope")?,
                     created_at: r.try_get("created_at")?,
                     revoked_at: r.try_get("revoked_at")?,
                 })

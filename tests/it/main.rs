@@ -7,6 +7,7 @@ mod support;
 mod support_checks;
 mod support_lifecycle;
 mod support_sandbox;
+mod support_scim;
 mod support_serve;
 mod support_triggers;
 
@@ -29,6 +30,9 @@ mod plan;
 mod playbooks;
 mod quickstart;
 mod retries;
+mod scim_e2e;
+mod scim_inbound;
+mod scim_outbound;
 mod serve;
 mod serve_intake;
 mod timers;
