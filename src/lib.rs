@@ -16,6 +16,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod connectors;
+pub mod console;
 pub mod cron;
 pub mod engine;
 pub mod imports;

@@ -3,8 +3,9 @@
 //! `Store` owns the connection pool. Its operations are grouped by the table they own:
 //! `runs` (submission, claims, leases, manual transitions), `steps` (the group-commit writer that
 //! records a step and moves its run on in one transaction), `events` (events, dispatches and the
-//! `subjects` an observation is diffed against), `imports` (CSV import reports and their rows)
-//! and `playbooks` (pinned playbook versions).
+//! `subjects` an observation is diffed against), `imports` (CSV import reports and their rows),
+//! `playbooks` (pinned playbook versions), `tokens` (API tokens) and `sessions` (the web
+//! console's sign-ins).
 //! Every status change is an `UPDATE … WHERE status = <expected>` whose row count is checked, so
 //! two workers can never both finish the same step.
 
@@ -14,6 +15,7 @@ mod imports;
 mod playbooks;
 mod rows;
 mod runs;
+mod sessions;
 mod steps;
 mod timers;
 mod tokens;
@@ -34,6 +36,7 @@ pub use imports::{ImportRecord, ImportRowRecord};
 pub use playbooks::PlaybookVersion;
 pub use rows::{Claimed, RunFilter, RunRow, StepRow};
 pub use runs::NewRun;
+pub use sessions::{NewSession, SessionRow};
 pub use steps::{RunUpdate, StepCommit, StepRecord, StepWriter};
 pub use timers::{DateTimerPlan, DateTimerRow, DueDateTimer};
 pub use tokens::TokenRow;
