@@ -4,6 +4,7 @@
 
 mod smtp;
 mod support;
+mod support_browser;
 mod support_checks;
 mod support_sandbox;
 mod support_serve;
@@ -13,6 +14,7 @@ mod actions;
 mod api_runs;
 mod approvals;
 mod concurrency;
+mod console_browser;
 mod durability;
 mod email;
 mod entra;
