@@ -14,6 +14,7 @@ mod actions;
 mod api_runs;
 mod approvals;
 mod concurrency;
+mod console;
 mod console_browser;
 mod durability;
 mod email;
