@@ -6,7 +6,7 @@ use serde_json::Map;
 
 use super::{ActionError, Outcome, StepContext};
 use crate::connectors::args::ArgMap;
-use crate::connectors::{entra, google, hr, mail, Connections};
+use crate::connectors::{entra, google, hr, identity, mail, Connections};
 use crate::playbook::args::Args;
 use crate::script::ValueTemplate;
 
@@ -23,6 +23,7 @@ pub fn specs() -> impl Iterator<Item = &'static Spec> {
         .chain(google::ACTIONS)
         .chain(hr::ACTIONS)
         .chain(mail::ACTIONS)
+        .chain(identity::ACTIONS)
 }
 
 /// The connection a step uses when it names none: the connector's own name, except that
@@ -128,6 +129,7 @@ impl Call {
                     .execute(self.name, &self.args)
                     .await?
             }
+            Some("identity") => identity::execute(connections, self.name, &self.args).await?,
             _ => {
                 return Err(ActionError::permanent(format!(
                     "no connector executes '{}'",

@@ -64,6 +64,21 @@ pub struct ImportProfile {
     /// nothing is stored. Default: 100,000.
     #[serde(default = "default_max_rows")]
     pub max_rows: u64,
+    /// What a cell that fails its checks does to its row: `reject` (default) reports the row
+    /// and imports nothing of it; `keep` imports the row with the cell's value as written, so
+    /// that the playbook's `validate` step parks the person for review with the reason (a
+    /// key cell that fails still rejects the row: without a key there is no person).
+    #[serde(default)]
+    pub invalid_cells: InvalidCells,
+}
+
+/// `imports.<name>.invalid_cells`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvalidCells {
+    #[default]
+    Reject,
+    Keep,
 }
 
 /// How one column becomes a Person field. Transforms apply in this order: trim, case, map,

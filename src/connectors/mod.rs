@@ -9,6 +9,7 @@ pub mod calls;
 pub mod entra;
 pub mod google;
 pub mod hr;
+pub mod identity;
 mod limiter;
 pub mod mail;
 pub(crate) mod token;

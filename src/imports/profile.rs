@@ -159,6 +159,8 @@ pub struct Profile {
     pub delimiter: u8,
     pub max_bytes: u64,
     pub max_rows: u64,
+    /// Import a row whose cells fail their checks, with the values as written (`keep`).
+    pub keep_invalid: bool,
 }
 
 impl Profile {
@@ -238,6 +240,7 @@ impl Profile {
             delimiter,
             max_bytes: p.max_bytes,
             max_rows: p.max_rows,
+            keep_invalid: p.invalid_cells == crate::config::InvalidCells::Keep,
         })
     }
 

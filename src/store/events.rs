@@ -6,6 +6,7 @@ use sqlx::Row;
 
 use super::runs::{insert_run, NewRun};
 use super::timers::{apply_date_timers, DateTimerPlan};
+use super::wakes;
 use super::{json_text, parse_json, Store, StoreError};
 
 /// An event to record. A second event with the same idempotency key is dropped.
@@ -185,6 +186,7 @@ pub(super) fn record(
     if inserted == 0 {
         return Ok(None);
     }
+    wakes::wake_waiting(tx, event, now)?;
     let mut runs = Vec::new();
     for d in dispatches {
         let (playbook, outcome, run_id) = match d {

@@ -19,6 +19,7 @@ mod sessions;
 mod steps;
 mod timers;
 mod tokens;
+mod wakes;
 
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};

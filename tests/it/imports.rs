@@ -390,9 +390,9 @@ async fn the_example_hr_file_imports_with_its_invalid_rows_reported() {
     assert_eq!(out.code, 1, "{out:#?}");
     let report = out.json();
     let c = &report["counts"];
-    assert_eq!(c["rows"], 30, "{report:#}");
-    assert_eq!(c["invalid"], 4, "{report:#}");
-    assert_eq!(c["joined"], 25);
+    assert_eq!(c["rows"], 50, "{report:#}");
+    assert_eq!(c["invalid"], 5, "{report:#}");
+    assert_eq!(c["joined"], 44);
     assert_eq!(
         c["baseline"], 1,
         "a withdrawn hire is remembered, not started"
@@ -413,7 +413,8 @@ async fn the_example_hr_file_imports_with_its_invalid_rows_reported() {
             (6, "First Name"),
             (11, "Department"),
             (16, "Location"),
-            (21, "Start Date")
+            (21, "Start Date"),
+            (42, "Last Name")
         ]
     );
     // Names are title-cased and locations mapped.

@@ -27,7 +27,7 @@ fn is_guid(s: &str) -> bool {
 }
 
 /// The group's id: `group` itself when it is one, else the one group with that display name.
-async fn group_id(c: &Client, group: &str) -> Result<String, ActionError> {
+pub(super) async fn group_id(c: &Client, group: &str) -> Result<String, ActionError> {
     if is_guid(group) {
         return Ok(group.to_string());
     }
@@ -81,25 +81,37 @@ pub(super) async fn user_id(c: &Client, user: &str) -> Result<String, ActionErro
         .ok_or_else(|| ActionError::permanent(format!("Graph returned no id for {user}")))
 }
 
+/// Whether an add made the membership or found it made.
+pub(super) enum Added {
+    Now,
+    Already,
+}
+
+/// Adds `uid` to `gid`; "already a member" is success.
+pub(super) async fn add_one(c: &Client, gid: &str, uid: &str) -> Result<Added, ActionError> {
+    let body = json!({ "@odata.id": format!("{}/directoryObjects/{uid}", c.graph) });
+    let path = format!("/groups/{gid}/members/$ref");
+    match c.call(Method::POST, &path, &[], Body::Json(&body)).await {
+        Ok(_) => Ok(Added::Now),
+        Err(e) if e.status == 400 && e.message.contains(ALREADY_MEMBER) => Ok(Added::Already),
+        // The user or the group was created moments ago (CONTRACT §3.3, §5.3).
+        Err(e) if e.status == 400 && e.message.contains(NOT_MEMBER) => {
+            Err(e.replicating("group or user").or_replication())
+        }
+        Err(e) => Err(e.replicating("user")),
+    }
+}
+
 /// `entra.add_to_groups`: outputs `added` and `already` (group names as given).
 pub async fn add(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
     let uid = user_id(c, args.str("user")?).await?;
     let groups = args.str_list("groups")?;
-    let body = json!({ "@odata.id": format!("{}/directoryObjects/{uid}", c.graph) });
     let (mut added, mut already) = (Vec::new(), Vec::new());
     for g in &groups {
         let gid = group_id(c, g).await?;
-        let path = format!("/groups/{gid}/members/$ref");
-        match c.call(Method::POST, &path, &[], Body::Json(&body)).await {
-            Ok(_) => added.push(g.clone()),
-            Err(e) if e.status == 400 && e.message.contains(ALREADY_MEMBER) => {
-                already.push(g.clone())
-            }
-            // The user or the group was created moments ago (CONTRACT §3.3, §5.3).
-            Err(e) if e.status == 400 && e.message.contains(NOT_MEMBER) => {
-                return Err(e.replicating("group or user").or_replication())
-            }
-            Err(e) => return Err(e.replicating("user")),
+        match add_one(c, &gid, &uid).await? {
+            Added::Now => added.push(g.clone()),
+            Added::Already => already.push(g.clone()),
         }
     }
     Ok(json!({ "added": added, "already": already }))
@@ -120,7 +132,7 @@ pub async fn remove(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
 }
 
 /// `true` if removed, `false` if the user was not a member.
-async fn remove_one(c: &Client, gid: &str, uid: &str) -> Result<bool, ActionError> {
+pub(super) async fn remove_one(c: &Client, gid: &str, uid: &str) -> Result<bool, ActionError> {
     // The `/$ref` is what makes this remove a membership and not delete the user (CONTRACT §3.4).
     let path = format!("/groups/{gid}/members/{uid}/$ref");
     match c.call(Method::DELETE, &path, &[], Body::None).await {

@@ -68,6 +68,9 @@ async fn user_licenses(c: &Client, path: &str) -> Result<Vec<String>, ActionErro
 /// `entra.assign_license`: one `assignLicense` call (assigning an assigned SKU is harmless);
 /// a missing usage location and no free units fail with what to do about them.
 pub async fn assign(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
+    if let Some(Value::Array(_)) = args.value("sku") {
+        return assign_many(c, args).await;
+    }
     let name = args.str("sku")?;
     let path = user_path(args)?;
     let sku_id = sku_id(c, name).await?;
@@ -91,6 +94,43 @@ pub async fn assign(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
         ),
         Err(e) => Err(e.replicating("user")),
     }
+}
+
+/// `entra.assign_license` with a list of SKUs (a return restoring what an offboarding
+/// recorded): one `assignLicense` call for all of them.
+async fn assign_many(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
+    let path = user_path(args)?;
+    let mut ids = Vec::new();
+    for name in args.str_list("sku")? {
+        ids.push(sku_id(c, &name).await?);
+    }
+    if ids.is_empty() {
+        return Ok(json!({ "sku_ids": ids, "assigned": false }));
+    }
+    let add: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({ "skuId": id, "disabledPlans": [] }))
+        .collect();
+    let body = json!({ "addLicenses": add, "removeLicenses": [] });
+    c.call(Method::POST, &format!("{path}/assignLicense"), &[], Body::Json(&body))
+        .await
+        .map_err(|e| e.replicating("user"))?;
+    Ok(json!({ "sku_ids": ids, "assigned": true }))
+}
+
+/// `entra.remove_all_licenses`: every assigned SKU in one call; outputs `removed` (SKU ids).
+/// Record them first (`entra.find_user` with `select: [assignedLicenses]`): a retry after an
+/// interruption reports only what it removed itself.
+pub async fn remove_all(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
+    let path = user_path(args)?;
+    let assigned = user_licenses(c, &path).await?;
+    if !assigned.is_empty() {
+        let body = json!({ "addLicenses": [], "removeLicenses": assigned });
+        c.call(Method::POST, &format!("{path}/assignLicense"), &[], Body::Json(&body))
+            .await
+            .map_err(|e| e.replicating("user"))?;
+    }
+    Ok(json!({ "removed": assigned }))
 }
 
 /// `entra.remove_license`: not assigned is success.

@@ -11,6 +11,7 @@ mod bulk;
 mod graph;
 mod groups;
 mod licenses;
+mod members;
 mod users;
 
 use std::path::Path;
@@ -62,12 +63,16 @@ pub const ACTIONS: &[(&str, &[(&str, bool)])] = &[
         &[("user", true), ("sku", true), ("disabled_plans", false)],
     ),
     ("entra.remove_license", &[("user", true), ("sku", true)]),
+    ("entra.remove_all_licenses", &[("user", true)]),
     ("entra.add_to_groups", &[("user", true), ("groups", true)]),
     (
         "entra.remove_from_groups",
         &[("user", true), ("groups", true)],
     ),
     ("entra.list_groups", &[("user", true)]),
+    ("entra.list_group_members", &[("groups", true)]),
+    ("entra.add_group_members", &[("members", true)]),
+    ("entra.remove_group_members", &[("members", true)]),
     (
         "entra.remove_from_all_groups",
         &[("user", true), ("keep", false)],
@@ -136,9 +141,13 @@ impl Client {
             "entra.delete_user" => users::delete(self, args).await,
             "entra.assign_license" => licenses::assign(self, args).await,
             "entra.remove_license" => licenses::remove(self, args).await,
+            "entra.remove_all_licenses" => licenses::remove_all(self, args).await,
             "entra.add_to_groups" => groups::add(self, args).await,
             "entra.remove_from_groups" => groups::remove(self, args).await,
             "entra.list_groups" => groups::list(self, args).await,
+            "entra.list_group_members" => members::list(self, args).await,
+            "entra.add_group_members" => members::add(self, args).await,
+            "entra.remove_group_members" => members::remove(self, args).await,
             "entra.remove_from_all_groups" => groups::remove_all(self, args).await,
             "entra.bulk_upload" => bulk::upload(self, args).await,
             other => Err(ActionError::permanent(format!(

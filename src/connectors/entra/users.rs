@@ -354,3 +354,23 @@ mod tests {
         }
     }
 }
+
+impl Client {
+    /// The user whose UPN or primary mail is `address`, if any (for address allocation).
+    pub async fn user_by_address(&self, address: &str) -> Result<Option<Value>, ActionError> {
+        match self
+            .get(&format!("/users/{}", segment(address)), &[("$select", SELECT)])
+            .await
+        {
+            Ok(u) => return Ok(Some(u)),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into_action()),
+        }
+        let filter = format!("mail eq {}", literal(address));
+        let found = self
+            .get_all("/users", &[("$filter", &filter), ("$select", SELECT)])
+            .await
+            .map_err(GraphError::into_action)?;
+        Ok(found.into_iter().next())
+    }
+}

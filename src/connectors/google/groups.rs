@@ -15,10 +15,32 @@ use crate::connectors::segment;
 /// Google's largest members page (CONTRACT §4).
 const PAGE: &str = "200";
 
-/// `google.list_group_members`.
+/// `google.list_group_members`: one group (`group: email`) with its members flattened, or
+/// several (`group: [email, …]`) as `by_group: { email: [member email, …] }` for mirroring.
 pub async fn list_members(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
-    let key = args.str("group")?;
     let nested = args.bool_or("nested", true)?;
+    if let Some(Value::Array(_)) = args.value("group") {
+        let mut by_group = serde_json::Map::new();
+        for key in args.str_list("group")? {
+            let one = members_of(c, &key, nested).await?;
+            let emails: Vec<Value> = one
+                .get("members")
+                .and_then(Value::as_array)
+                .map(|m| {
+                    m.iter()
+                        .filter(|e| e.get("type").and_then(Value::as_str) == Some("USER"))
+                        .filter_map(|e| e.get("email").cloned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            by_group.insert(key, Value::Array(emails));
+        }
+        return Ok(json!({ "by_group": by_group }));
+    }
+    members_of(c, args.str("group")?, nested).await
+}
+
+async fn members_of(c: &Client, key: &str, nested: bool) -> Result<Value, ActionError> {
     let group = match c.get(&format!("{V1}/groups/{}", segment(key)), &[]).await {
         Ok(g) => g,
         Err(e) if e.is_not_found() => {
