@@ -67,7 +67,10 @@ impl Wait {
         }
         // A woken wait keeps the deadline it computed the first time, so a restart neither
         // shortens nor extends it.
-        let until = match (parked.and_then(|p| p.outputs.get("until_ms").and_then(Value::as_i64)), &self.deadline) {
+        let until = match (
+            parked.and_then(|p| p.outputs.get("until_ms").and_then(Value::as_i64)),
+            &self.deadline,
+        ) {
             (Some(t), _) => t,
             (None, Deadline::For(d)) => cx.now + d.as_millis() as i64,
             (None, Deadline::Until(t)) => {
@@ -109,13 +112,19 @@ fn wake_on(args: &mut Args<'_, '_>) -> Option<Vec<String>> {
         _ => 1,
     };
     if items.is_empty() || items.len() != listed {
-        args.error("wake_on", "must be an event type or a list of them, like [person.returned]");
+        args.error(
+            "wake_on",
+            "must be an event type or a list of them, like [person.returned]",
+        );
         return None;
     }
     if let Some(bad) = items.iter().find(|i| !WAKE_EVENTS.contains(i)) {
         args.error(
             "wake_on",
-            format!("'{bad}' cannot wake a wait; use one of {}", WAKE_EVENTS.join(", ")),
+            format!(
+                "'{bad}' cannot wake a wait; use one of {}",
+                WAKE_EVENTS.join(", ")
+            ),
         );
         return None;
     }

@@ -27,8 +27,7 @@ pub use connections::{
 };
 
 pub use imports::{
-    InvalidCells,
-    check_field, Case, ColumnSpec, ImportProfile, StatusValues, DEFAULT_MAX_BYTES,
+    check_field, Case, ColumnSpec, ImportProfile, InvalidCells, StatusValues, DEFAULT_MAX_BYTES,
     DEFAULT_MAX_ROWS, PERSON_FIELDS,
 };
 pub use server::{ConsoleConfig, SecureCookies, ServerConfig};

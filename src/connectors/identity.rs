@@ -99,7 +99,9 @@ async fn holder(
     if let Ok(entra) = connections.entra(conn) {
         return Ok(match entra.user_by_address(address).await? {
             None => Holder::Nobody,
-            Some(u) if employee_id.is_some() && field(&u, "employeeId").as_deref() == employee_id => {
+            Some(u)
+                if employee_id.is_some() && field(&u, "employeeId").as_deref() == employee_id =>
+            {
                 Holder::SamePerson
             }
             Some(u) => Holder::Other(field(&u, "id").unwrap_or_default()),
@@ -116,7 +118,10 @@ async fn holder(
             let same = employee_id.is_some_and(|e| {
                 u.get("externalIds")
                     .and_then(Value::as_array)
-                    .is_some_and(|ids| ids.iter().any(|i| i.get("value").and_then(Value::as_str) == Some(e)))
+                    .is_some_and(|ids| {
+                        ids.iter()
+                            .any(|i| i.get("value").and_then(Value::as_str) == Some(e))
+                    })
             });
             Ok(if same {
                 Holder::SamePerson

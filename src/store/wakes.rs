@@ -3,8 +3,8 @@
 
 use rusqlite::params;
 
-use super::json_text;
 use super::events::NewEvent;
+use super::json_text;
 
 /// Marks every `wait` step parked for `event.subject_id` that listens for `event.kind` as woken
 /// by the event and makes its run due now. Returns how many runs were woken.

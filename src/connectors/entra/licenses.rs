@@ -112,9 +112,14 @@ async fn assign_many(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
         .map(|id| json!({ "skuId": id, "disabledPlans": [] }))
         .collect();
     let body = json!({ "addLicenses": add, "removeLicenses": [] });
-    c.call(Method::POST, &format!("{path}/assignLicense"), &[], Body::Json(&body))
-        .await
-        .map_err(|e| e.replicating("user"))?;
+    c.call(
+        Method::POST,
+        &format!("{path}/assignLicense"),
+        &[],
+        Body::Json(&body),
+    )
+    .await
+    .map_err(|e| e.replicating("user"))?;
     Ok(json!({ "sku_ids": ids, "assigned": true }))
 }
 
@@ -126,9 +131,14 @@ pub async fn remove_all(c: &Client, args: &ArgMap) -> Result<Value, ActionError>
     let assigned = user_licenses(c, &path).await?;
     if !assigned.is_empty() {
         let body = json!({ "addLicenses": [], "removeLicenses": assigned });
-        c.call(Method::POST, &format!("{path}/assignLicense"), &[], Body::Json(&body))
-            .await
-            .map_err(|e| e.replicating("user"))?;
+        c.call(
+            Method::POST,
+            &format!("{path}/assignLicense"),
+            &[],
+            Body::Json(&body),
+        )
+        .await
+        .map_err(|e| e.replicating("user"))?;
     }
     Ok(json!({ "removed": assigned }))
 }

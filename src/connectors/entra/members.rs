@@ -5,8 +5,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::groups::{add_one, group_id, remove_one, Added};
 use super::graph::segment;
+use super::groups::{add_one, group_id, remove_one, Added};
 use super::Client;
 use crate::actions::ActionError;
 use crate::connectors::args::ArgMap;
@@ -49,7 +49,12 @@ fn plan(args: &ArgMap) -> Result<Vec<(String, Vec<String>)>, ActionError> {
         .map(|(g, users)| {
             let list = users
                 .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
                 .ok_or_else(|| {
                     ActionError::permanent(format!(
                         "members.{g} must be a list of users (UPNs or ids)"

@@ -359,7 +359,10 @@ impl Client {
     /// The user whose UPN or primary mail is `address`, if any (for address allocation).
     pub async fn user_by_address(&self, address: &str) -> Result<Option<Value>, ActionError> {
         match self
-            .get(&format!("/users/{}", segment(address)), &[("$select", SELECT)])
+            .get(
+                &format!("/users/{}", segment(address)),
+                &[("$select", SELECT)],
+            )
             .await
         {
             Ok(u) => return Ok(Some(u)),
