@@ -19,6 +19,9 @@ use tokio::process::{Child, Command};
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+/// The screenshots README.md shows (kept in `docs/screenshots/`).
+const README_SHOTS: &[&str] = &["import-dry-run", "run-timeline"];
+
 /// The W3C key of an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -270,7 +273,8 @@ impl Browser {
         }
     }
 
-    /// Saves a PNG of the window as `target/screenshots/NAME.png`; returns its path.
+    /// Saves a PNG of the window as `target/screenshots/NAME.png`; returns its path. With
+    /// `ROSTER_DOCS_SCREENSHOTS=1`, the ones the README shows are copied to `docs/screenshots/`.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let v = self
             .command(reqwest::Method::GET, "/screenshot", None)
@@ -279,7 +283,14 @@ impl Browser {
             .decode(v.as_str().unwrap_or_default())
             .expect("screenshot is base64");
         let path = self.shots.join(format!("{name}.png"));
-        std::fs::write(&path, png).expect("write screenshot");
+        std::fs::write(&path, &png).expect("write screenshot");
+        if README_SHOTS.contains(&name)
+            && std::env::var("ROSTER_DOCS_SCREENSHOTS").as_deref() == Ok("1")
+        {
+            let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+            std::fs::create_dir_all(&docs).expect("docs/screenshots");
+            std::fs::write(docs.join(format!("{name}.png")), &png).expect("docs screenshot");
+        }
         path
     }
 
