@@ -121,7 +121,7 @@ async fn upload(
     };
     let kept = bytes.clone();
     let report = match imports::start(state.imports.clone(), profile, upload, bytes, true).await {
-        Ok(Started::Done(report)) => report,
+        Ok(Started::Done(report)) => *report,
         Ok(Started::Running { id, .. }) => return Ok(see_other(&format!("/imports/{id}"))),
         Err(e) => return refused(&state, &session, e).await,
     };

@@ -89,7 +89,7 @@ async fn upload(
 /// What `start` did: finished the import (waited for, or a dry run), or left it running.
 #[derive(Debug)]
 pub enum Started {
-    Done(Report),
+    Done(Box<Report>),
     Running { id: String, rows: u64 },
 }
 
@@ -120,7 +120,7 @@ pub async fn start(
     });
     if wait || dry_run {
         let report = task.await.map_err(|e| ImportError::Task(e.to_string()))??;
-        return Ok(Started::Done(report));
+        return Ok(Started::Done(Box::new(report)));
     }
     Ok(Started::Running { id, rows })
 }
