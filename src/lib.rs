@@ -18,6 +18,7 @@ pub mod config;
 pub mod connectors;
 pub mod console;
 pub mod cron;
+pub mod demo;
 pub mod engine;
 pub mod imports;
 pub mod logging;

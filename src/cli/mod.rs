@@ -5,7 +5,7 @@ mod import;
 mod render;
 mod runs;
 mod sandbox;
-mod sandboxed;
+pub(crate) mod sandboxed;
 mod serve;
 mod token;
 
@@ -51,6 +51,13 @@ pub enum Command {
         /// Playbook files or directories.
         #[arg(default_value = "playbooks")]
         paths: Vec<PathBuf>,
+    },
+    /// The whole product in under a minute: the sandbox, `serve` on SQLite, an HR CSV upload,
+    /// Google joiners, a mover and a leaver, then a summary of what happened.
+    Demo {
+        /// Where the demo keeps its database, config and playbooks.
+        #[arg(long, default_value = "roster-demo")]
+        dir: PathBuf,
     },
     /// Start a playbook for one person, execute it here and print its steps.
     Run(RunArgs),
@@ -197,6 +204,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
     let g = &cli.global;
     match cli.command {
         Command::Check { paths } => execute::check(g, &paths),
+        Command::Demo { dir } => crate::demo::run(&dir).await,
         Command::Run(args) => execute::run(g, args).await,
         Command::Worker(args) => execute::worker(g, args).await,
         Command::Runs(cmd) => runs::runs(g, cmd).await,

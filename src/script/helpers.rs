@@ -46,6 +46,10 @@ pub(crate) fn register(engine: &mut Engine) {
     engine.register_fn("email_local", |given: &str, family: &str| {
         email_local(given, family)
     });
+    // A missing name part (a bad HR row on its way to review) must not fail the run's vars.
+    engine.register_fn("email_local", |given: &str, _: ()| email_local(given, ""));
+    engine.register_fn("email_local", |_: (), family: &str| email_local("", family));
+    engine.register_fn("email_local", |_: (), _: ()| String::new());
 
     engine.register_fn("matches", |s: &str, pattern: &str| -> Result<bool> {
         Ok(regex(pattern)?.is_match(s))

@@ -338,23 +338,6 @@ pub async fn delete(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_passwords_meet_complexity() {
-        for _ in 0..100 {
-            let p = generate_password();
-            assert_eq!(p.chars().count(), 16);
-            assert!(p.chars().any(|c| c.is_ascii_uppercase()));
-            assert!(p.chars().any(|c| c.is_ascii_lowercase()));
-            assert!(p.chars().any(|c| c.is_ascii_digit()));
-            assert!(p.chars().any(|c| !c.is_ascii_alphanumeric()));
-        }
-    }
-}
-
 impl Client {
     /// The user whose UPN or primary mail is `address`, if any (for address allocation).
     pub async fn user_by_address(&self, address: &str) -> Result<Option<Value>, ActionError> {
@@ -375,5 +358,22 @@ impl Client {
             .await
             .map_err(GraphError::into_action)?;
         Ok(found.into_iter().next())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_passwords_meet_complexity() {
+        for _ in 0..100 {
+            let p = generate_password();
+            assert_eq!(p.chars().count(), 16);
+            assert!(p.chars().any(|c| c.is_ascii_uppercase()));
+            assert!(p.chars().any(|c| c.is_ascii_lowercase()));
+            assert!(p.chars().any(|c| c.is_ascii_digit()));
+            assert!(p.chars().any(|c| !c.is_ascii_alphanumeric()));
+        }
     }
 }

@@ -202,6 +202,21 @@ impl Client {
     }
 }
 
+impl Client {
+    /// A Directory API call for tools outside the actions (`roster demo` lets a user join):
+    /// `path` relative to the base URL, e.g. `/admin/directory/v1/users`.
+    pub async fn directory(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ActionError> {
+        self.call(method, path, &[], body)
+            .await
+            .map_err(GoogleError::into_action)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::panic)]
 mod tests {
