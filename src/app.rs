@@ -131,10 +131,11 @@ pub async fn load_playbooks(
 
 /// The HTTP application: the API and every piece's routes. The merge point for new routers.
 pub fn routes(deps: &Deps, load_errors: Diagnostics) -> anyhow::Result<Router> {
+    let load_errors = Arc::new(load_errors);
     let state = ApiState {
         engine: deps.engine.clone(),
         playbooks: deps.playbooks.clone(),
-        load_errors: Arc::new(load_errors),
+        load_errors: load_errors.clone(),
     };
     // `/hooks/...`: authenticated by signature or channel token, not by bearer token.
     let hooks = crate::triggers::router(
@@ -159,11 +160,20 @@ pub fn routes(deps: &Deps, load_errors: Diagnostics) -> anyhow::Result<Router> {
         deps.playbooks.clone(),
         deps.config.server.max_body_bytes,
     )?;
-    Ok(api::router(state, deps.config.server.max_body_bytes)
+    let mut app = api::router(state, deps.config.server.max_body_bytes)
         .merge(imports)
         .merge(hooks)
-        .nest("/scim/v2", scim)
-        .fallback(|| async { api::not_found() }))
+        .nest("/scim/v2", scim);
+    // `/`: the web console, behind its own sign-in (sessions, not bearer tokens).
+    if deps.config.server.console.enabled {
+        app = app.merge(crate::console::router(
+            deps.engine.clone(),
+            deps.config.clone(),
+            deps.playbooks.clone(),
+            load_errors,
+        )?);
+    }
+    Ok(app.fallback(|| async { api::not_found() }))
 }
 
 /// A background task and its name (for the log when it fails).

@@ -45,6 +45,8 @@ impl TokenScope {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub token_name: String,
+    /// The token's id (the public part of `rst_<id>_<secret>`).
+    pub token_id: String,
 }
 
 /// A new token: the id (shown in `token list`) and the token itself (shown once).
@@ -100,7 +102,10 @@ pub async fn verify(
         return Ok(None);
     };
     let same: bool = presented.as_bytes().ct_eq(stored.as_bytes()).into();
-    Ok(same.then_some(Caller { token_name: name }))
+    Ok(same.then(|| Caller {
+        token_name: name,
+        token_id: id.to_string(),
+    }))
 }
 
 /// `router` with every route behind a bearer token (`Authorization: Bearer rst_…`); handlers

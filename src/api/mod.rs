@@ -12,9 +12,9 @@ pub mod error;
 mod health;
 pub mod metrics;
 pub mod openapi;
-mod playbooks;
-mod review;
-mod runs;
+pub mod playbooks;
+pub mod review;
+pub mod runs;
 pub mod view;
 
 use std::sync::Arc;

@@ -5,8 +5,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use std::sync::Arc;
+
 use super::ApiState;
-use crate::playbook::{Playbook, Trigger};
+use crate::playbook::{Diagnostics, Playbook, Trigger};
 
 pub(super) fn routes() -> Router<ApiState> {
     Router::new().route("/api/v1/playbooks", get(list))
@@ -15,8 +17,13 @@ pub(super) fn routes() -> Router<ApiState> {
 pub(super) const ROUTES: &[(&str, &str)] = &[("get", "/api/v1/playbooks")];
 
 async fn list(State(state): State<ApiState>) -> Json<Value> {
-    let loaded: Vec<Value> = state.playbooks.iter().map(|p| playbook(p)).collect();
-    Json(json!({ "playbooks": loaded, "errors": state.load_errors.0 }))
+    Json(catalog(&state.playbooks, &state.load_errors))
+}
+
+/// The loaded playbooks and the diagnostics of the files that failed to load.
+pub fn catalog(playbooks: &[Arc<Playbook>], load_errors: &Diagnostics) -> Value {
+    let loaded: Vec<Value> = playbooks.iter().map(|p| playbook(p)).collect();
+    json!({ "playbooks": loaded, "errors": load_errors.0 })
 }
 
 fn playbook(p: &Playbook) -> Value {
@@ -28,6 +35,7 @@ fn playbook(p: &Playbook) -> Value {
         "triggers": p.triggers.iter().map(trigger).collect::<Vec<_>>(),
         "steps": p.steps.len(),
         "on_failure_steps": p.on_failure.len(),
+        "step_actions": p.steps.iter().map(|s| json!({ "id": s.id, "uses": s.action.name() })).collect::<Vec<_>>(),
     })
 }
 

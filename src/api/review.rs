@@ -13,7 +13,7 @@ use super::error::AppError;
 use super::view;
 use super::ApiState;
 use crate::engine::status::RunStatus;
-use crate::store::RunFilter;
+use crate::store::{RunFilter, Store};
 
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
@@ -24,20 +24,33 @@ pub(super) fn routes() -> Router<ApiState> {
 pub(super) const ROUTES: &[(&str, &str)] =
     &[("get", "/api/v1/review"), ("get", "/api/v1/approvals")];
 
-#[derive(Debug, Deserialize)]
+/// Which page of a queue.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Page {
-    playbook: Option<String>,
-    limit: Option<i64>,
-    offset: Option<i64>,
+pub struct Page {
+    pub playbook: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
 }
 
 async fn review(
     State(state): State<ApiState>,
     Params(page): Params<Page>,
 ) -> Result<Json<Value>, AppError> {
+    Ok(Json(review_queue(state.engine.store(), page).await?))
+}
+
+async fn approvals(
+    State(state): State<ApiState>,
+    Params(page): Params<Page>,
+) -> Result<Json<Value>, AppError> {
+    Ok(Json(approval_queue(state.engine.store(), page).await?))
+}
+
+/// Runs parked by `validate`, each with its person and every failing `{field, reason}`.
+pub async fn review_queue(store: &Store, page: Page) -> Result<Value, AppError> {
     queue(
-        &state,
+        store,
         RunStatus::Review,
         page,
         |outputs| json!({ "errors": outputs.get("errors").cloned().unwrap_or(json!([])) }),
@@ -45,15 +58,25 @@ async fn review(
     .await
 }
 
-async fn approvals(
-    State(state): State<ApiState>,
-    Params(page): Params<Page>,
-) -> Result<Json<Value>, AppError> {
-    queue(&state, RunStatus::Approval, page, |outputs| {
+/// Runs parked by `approval` (or a guard that asks for one), each with the message, the
+/// timeout and the parked step's other outputs (what would change).
+pub async fn approval_queue(store: &Store, page: Page) -> Result<Value, AppError> {
+    const SHOWN: &[&str] = &["message", "requested_at", "timeout_at", "timeout_ms"];
+    queue(store, RunStatus::Approval, page, |outputs| {
+        let details: serde_json::Map<String, Value> = outputs
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter(|(k, _)| !SHOWN.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
         json!({
             "message": outputs.get("message").cloned().unwrap_or(Value::Null),
             "requested_at": outputs.get("requested_at").cloned().unwrap_or(Value::Null),
             "timeout_at": outputs.get("timeout_at").cloned().unwrap_or(Value::Null),
+            "details": details,
         })
     })
     .await
@@ -61,11 +84,11 @@ async fn approvals(
 
 /// Runs in `status`, newest first, each with the step it is parked at and `detail` of it.
 async fn queue(
-    state: &ApiState,
+    store: &Store,
     status: RunStatus,
     page: Page,
     detail: impl Fn(&Value) -> Value,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Value, AppError> {
     let filter = RunFilter {
         playbook: page.playbook,
         status: Some(status),
@@ -73,7 +96,6 @@ async fn queue(
         offset: page.offset.unwrap_or(0).max(0),
         ..RunFilter::default()
     };
-    let store = state.engine.store();
     let total = store.count_runs(&filter).await?;
     let mut items = Vec::new();
     for run in store.runs(&filter).await? {
@@ -88,5 +110,5 @@ async fn queue(
         }
         items.push(item);
     }
-    Ok(Json(json!({ "runs": items, "total": total })))
+    Ok(json!({ "runs": items, "total": total }))
 }

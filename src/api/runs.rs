@@ -13,8 +13,9 @@ use super::error::AppError;
 use super::view;
 use super::ApiState;
 use crate::engine::status::RunStatus;
+use crate::engine::Engine;
 use crate::person::Person;
-use crate::store::RunFilter;
+use crate::store::{RunFilter, Store};
 
 /// The most runs one page holds.
 const MAX_PAGE: i64 = 500;
@@ -110,19 +111,20 @@ fn filtered(playbook: &str) -> (StatusCode, Json<Value>) {
     )
 }
 
-#[derive(Debug, Deserialize)]
+/// The filters and page of `GET /api/v1/runs` (and of the console's runs page).
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
-    playbook: Option<String>,
-    status: Option<String>,
+pub struct ListQuery {
+    pub playbook: Option<String>,
+    pub status: Option<String>,
     /// The person's id.
-    person: Option<String>,
+    pub person: Option<String>,
     /// RFC 3339; runs created at or after.
-    created_after: Option<String>,
+    pub created_after: Option<String>,
     /// RFC 3339; runs created before.
-    created_before: Option<String>,
-    limit: Option<i64>,
-    offset: Option<i64>,
+    pub created_before: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
 }
 
 fn timestamp(name: &str, value: Option<&str>) -> Result<Option<i64>, AppError> {
@@ -145,6 +147,11 @@ async fn list(
     State(state): State<ApiState>,
     Params(q): Params<ListQuery>,
 ) -> Result<Json<Value>, AppError> {
+    Ok(Json(list_runs(state.engine.store(), q).await?))
+}
+
+/// A page of runs, newest first: `{runs, total, limit, offset, next_offset}`.
+pub async fn list_runs(store: &Store, q: ListQuery) -> Result<Value, AppError> {
     let status = q
         .status
         .as_deref()
@@ -170,28 +177,31 @@ async fn list(
         limit,
         offset: q.offset.unwrap_or(0).max(0),
     };
-    let store = state.engine.store();
     let runs = store.runs(&filter).await?;
     let total = store.count_runs(&filter).await?;
     let next = filter.offset + runs.len() as i64;
-    Ok(Json(json!({
+    Ok(json!({
         "runs": runs.iter().map(view::run).collect::<Vec<_>>(),
         "total": total,
         "limit": limit,
         "offset": filter.offset,
         "next_offset": (next < total).then_some(next),
-    })))
+    }))
 }
 
 async fn show(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let store = state.engine.store();
-    let run = store.run(&id).await?;
-    let steps = store.steps_of(&id).await?;
-    let calls = store.calls_of(&id).await?;
-    Ok(Json(view::run_detail(&run, &steps, &calls)))
+    Ok(Json(run_detail(state.engine.store(), &id).await?))
+}
+
+/// A run with its person, vars, steps (outputs masked) and every external call.
+pub async fn run_detail(store: &Store, id: &str) -> Result<Value, AppError> {
+    let run = store.run(id).await?;
+    let steps = store.steps_of(id).await?;
+    let calls = store.calls_of(id).await?;
+    Ok(view::run_detail(&run, &steps, &calls))
 }
 
 async fn retry(
@@ -210,14 +220,15 @@ async fn cancel(
     current(&state, &id).await
 }
 
+/// An approval, with corrections of the person's fields for a run in review.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ApproveRequest {
+pub struct ApproveRequest {
     /// Corrected person fields (`custom.x` for custom fields), like `roster approve --set`.
     #[serde(default)]
-    set: Map<String, Value>,
+    pub set: Map<String, Value>,
     #[serde(default)]
-    comment: Option<String>,
+    pub comment: Option<String>,
 }
 
 async fn approve(
@@ -226,6 +237,18 @@ async fn approve(
     caller: Option<Extension<Caller>>,
     OptionalBody(req): OptionalBody<ApproveRequest>,
 ) -> Result<Json<Value>, AppError> {
+    approve_run(&state.engine, &id, &by(caller), req).await?;
+    current(&state, &id).await
+}
+
+/// Approves a run in review or waiting for approval, as `by`; corrections must name person
+/// fields.
+pub async fn approve_run(
+    engine: &Engine,
+    id: &str,
+    by: &str,
+    req: ApproveRequest,
+) -> Result<(), AppError> {
     let fields = Person::default().to_value();
     for field in req.set.keys() {
         let known = field.starts_with("custom.")
@@ -238,12 +261,10 @@ async fn approve(
             .with_details(json!({ "path": format!("set.{field}") })));
         }
     }
-    let by = by(caller);
-    state
-        .engine
-        .approve(&id, &by, req.comment.as_deref(), req.set)
+    engine
+        .approve(id, by, req.comment.as_deref(), req.set)
         .await?;
-    current(&state, &id).await
+    Ok(())
 }
 
 #[derive(Debug, Default, Deserialize)]

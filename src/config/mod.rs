@@ -32,7 +32,7 @@ pub use imports::{
     DEFAULT_MAX_ROWS, PERSON_FIELDS,
 };
 pub use scim::{ScimPaths, ScimTrigger};
-pub use server::ServerConfig;
+pub use server::{ConsoleConfig, SecureCookies, ServerConfig};
 pub use triggers::{DatesConfig, GooglePush, GoogleTrigger, TriggersConfig};
 pub use webhooks::{FieldMapping, FieldRule, WebhookConfig, DEFAULT_SIGNATURE_HEADER};
 
@@ -73,6 +73,7 @@ const SECRET_KEYS: &[&str] = &[
     "secrets_key",
     "token",
     "secret",
+    "admin_password",
 ];
 
 /// A config that failed to load, with the place.
@@ -185,12 +186,16 @@ impl Config {
             })?;
             config.imports.insert(name, typed);
         }
-        let checked = config.triggers.check().and_then(|()| {
-            config
-                .webhooks
-                .iter()
-                .try_for_each(|(name, w)| w.check(name))
-        });
+        let checked = config
+            .triggers
+            .check()
+            .and_then(|()| config.server.console.session_ttl().map(drop))
+            .and_then(|()| {
+                config
+                    .webhooks
+                    .iter()
+                    .try_for_each(|(name, w)| w.check(name))
+            });
         if let Err((key, message)) = checked {
             return Err(ConfigError {
                 place: format!("{file}: {key}"),

@@ -92,9 +92,13 @@ pub async fn run(dir: &Path) -> anyhow::Result<i32> {
         PLAYBOOKS.len()
     );
     let store = Store::open(&db, &StoreOptions::default()).await?;
-    let token = crate::api::auth::issue(&store, &format!("demo-{}", now_ms()), crate::api::auth::TokenScope::Api)
-        .await?
-        .token;
+    let token = crate::api::auth::issue(
+        &store,
+        &format!("demo-{}", now_ms()),
+        crate::api::auth::TokenScope::Api,
+    )
+    .await?
+    .token;
     let http = reqwest::Client::new();
     let google = Connections::from_config(&config, &http)?;
     let google = google

@@ -26,7 +26,7 @@ pub use profile::Profile;
 pub use report::{
     neutralise, CellError, Counts, Outcome, PlaybookOutcome, Report, RowReport, Status,
 };
-pub use routes::router;
+pub use routes::{router, start, Started};
 
 use crate::config::Config;
 use crate::engine::{Engine, EngineError};
@@ -67,6 +67,9 @@ pub enum ImportError {
     /// again is safe (retrying may help).
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The task that parsed or applied the file stopped (a bug, logged); retrying may help.
+    #[error("the import task failed: {0}")]
+    Task(String),
 }
 
 impl From<StoreError> for ImportError {
@@ -86,7 +89,7 @@ impl ImportError {
     /// Whether the same request may succeed later (a database problem), rather than needing a
     /// different file or config.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ImportError::Engine(_))
+        matches!(self, ImportError::Engine(_) | ImportError::Task(_))
     }
 }
 

@@ -22,7 +22,9 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{begin, execute, load, prepare, profile, ImportDeps, ImportError, Profile, Upload};
+use super::{
+    begin, execute, load, prepare, profile, ImportDeps, ImportError, Profile, Report, Upload,
+};
 
 /// The routes, with their state: merge into the API router.
 pub fn router(deps: ImportDeps) -> Router {
@@ -66,25 +68,10 @@ async fn upload(
         file_name,
         dry_run: q.dry_run,
     };
-    // Parsing a large file is CPU work: off the async threads.
-    let prepared = tokio::task::spawn_blocking(move || prepare(profile, &upload, &bytes))
-        .await
-        .map_err(ErrorReply::internal)??;
-    begin(&deps.engine, &prepared).await?;
-    let id = prepared.id.clone();
-    let rows = prepared.rows();
-    // Its own task: a client that disconnects does not stop an import halfway.
-    let task = tokio::spawn(async move {
-        let result = execute(&deps.engine, &deps.playbooks, prepared, &|_| {}).await;
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "import failed");
-        }
-        result
-    });
-    if q.wait || q.dry_run {
-        let report = task.await.map_err(ErrorReply::internal)??;
-        return Ok((StatusCode::OK, Json(report)).into_response());
-    }
+    let (id, rows) = match start(deps, profile, upload, bytes, q.wait).await? {
+        Started::Done(report) => return Ok((StatusCode::OK, Json(report)).into_response()),
+        Started::Running { id, rows } => (id, rows),
+    };
     let location = format!("/api/v1/imports/{id}");
     Ok((
         StatusCode::ACCEPTED,
@@ -97,6 +84,45 @@ async fn upload(
         })),
     )
         .into_response())
+}
+
+/// What `start` did: finished the import (waited for, or a dry run), or left it running.
+#[derive(Debug)]
+pub enum Started {
+    Done(Box<Report>),
+    Running { id: String, rows: u64 },
+}
+
+/// Imports an uploaded file: checks it, records it as running and applies it in a task of its
+/// own (a client that disconnects does not stop an import halfway). Waits for the report when
+/// `wait` (a dry run always does). The API's upload and the console's share it.
+pub async fn start(
+    deps: Arc<ImportDeps>,
+    profile: Profile,
+    upload: Upload,
+    bytes: Vec<u8>,
+    wait: bool,
+) -> Result<Started, ImportError> {
+    let dry_run = upload.dry_run;
+    // Parsing a large file is CPU work: off the async threads.
+    let prepared = tokio::task::spawn_blocking(move || prepare(profile, &upload, &bytes))
+        .await
+        .map_err(|e| ImportError::Task(e.to_string()))??;
+    begin(&deps.engine, &prepared).await?;
+    let id = prepared.id.clone();
+    let rows = prepared.rows();
+    let task = tokio::spawn(async move {
+        let result = execute(&deps.engine, &deps.playbooks, prepared, &|_| {}).await;
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "import failed");
+        }
+        result
+    });
+    if wait || dry_run {
+        let report = task.await.map_err(|e| ImportError::Task(e.to_string()))??;
+        return Ok(Started::Done(Box::new(report)));
+    }
+    Ok(Started::Running { id, rows })
 }
 
 /// The uploaded file and its name, read chunk by chunk up to the profile's `max_bytes`.
@@ -254,7 +280,9 @@ impl From<ImportError> for ErrorReply {
             ImportError::File { details, .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_file", details)
             }
-            ImportError::Profile(_) | ImportError::Engine(_) => return ErrorReply::internal(e),
+            ImportError::Profile(_) | ImportError::Engine(_) | ImportError::Task(_) => {
+                return ErrorReply::internal(e)
+            }
         };
         ErrorReply {
             status,

@@ -73,7 +73,10 @@ fn list(items: Vec<Value>) -> Value {
     })
 }
 
-pub(super) async fn resource_types(State(s): State<Arc<ScimState>>, headers: HeaderMap) -> Response {
+pub(super) async fn resource_types(
+    State(s): State<Arc<ScimState>>,
+    headers: HeaderMap,
+) -> Response {
     let base = s.base_url(&headers);
     let items = [Kind::User, Kind::Group]
         .into_iter()
@@ -91,7 +94,10 @@ pub(super) async fn resource_type_by_id(
         .into_iter()
         .find(|k| k.name().eq_ignore_ascii_case(&id))
         .ok_or_else(|| ScimError::not_found(format!("no resource type '{id}'")))?;
-    Ok(scim_json(StatusCode::OK, &resource_type(kind, &s.base_url(&headers))))
+    Ok(scim_json(
+        StatusCode::OK,
+        &resource_type(kind, &s.base_url(&headers)),
+    ))
 }
 
 fn schema_document(doc: &Value, base: &str) -> Value {
@@ -117,7 +123,14 @@ pub(super) async fn schema_by_id(
 ) -> Result<Response, ScimError> {
     let doc = schema::documents()
         .iter()
-        .find(|d| d["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(&id)))
+        .find(|d| {
+            d["id"]
+                .as_str()
+                .is_some_and(|i| i.eq_ignore_ascii_case(&id))
+        })
         .ok_or_else(|| ScimError::not_found(format!("no schema '{id}'")))?;
-    Ok(scim_json(StatusCode::OK, &schema_document(doc, &s.base_url(&headers))))
+    Ok(scim_json(
+        StatusCode::OK,
+        &schema_document(doc, &s.base_url(&headers)),
+    ))
 }

@@ -313,7 +313,11 @@ impl<'t> Parser<'t> {
                 self.at = save;
                 return Ok(Filter::Present(path));
             }
-            "" => return Err(format!("'{path}' needs an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr)")),
+            "" => {
+                return Err(format!(
+                    "'{path}' needs an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr)"
+                ))
+            }
             other => return Err(format!("'{other}' is not an operator")),
         };
         Ok(Filter::Compare(path, op, self.literal()?))
@@ -369,10 +373,16 @@ mod tests {
         assert!(m("externalId eq \"701984\"", &u));
         assert!(!m("externalId eq \"701984 \"", &u));
         assert!(!m("id eq \"A1\"", &u), "id is caseExact");
-        assert!(m("emails[type eq \"work\"].value eq \"bj@example.com\"", &u));
+        assert!(m(
+            "emails[type eq \"work\"].value eq \"bj@example.com\"",
+            &u
+        ));
         assert!(m("emails[type eq \"work\" and primary eq true]", &u));
         assert!(m("emails[type eq \"home\"] or userName sw \"bj\"", &u));
-        assert!(m("not (active eq false) and emails.value co \"@example\"", &u));
+        assert!(m(
+            "not (active eq false) and emails.value co \"@example\"",
+            &u
+        ));
         assert!(m("title eq null and userName pr and not (title pr)", &u));
         assert!(m("active eq \"True\"", &u));
         let g = json!({"id": "G", "members": [{"value": "U1"}, {"value": "U2"}]});
@@ -387,8 +397,14 @@ mod tests {
     fn precedence_and_bad_filters() {
         let v = json!({"userName": "x", "title": "t"});
         // and binds tighter: false or (true and true)
-        assert!(m("userName eq \"y\" or userName eq \"x\" and title eq \"t\"", &v));
-        assert!(!m("(userName eq \"y\" or userName eq \"x\") and title eq \"u\"", &v));
+        assert!(m(
+            "userName eq \"y\" or userName eq \"x\" and title eq \"t\"",
+            &v
+        ));
+        assert!(!m(
+            "(userName eq \"y\" or userName eq \"x\") and title eq \"u\"",
+            &v
+        ));
         for bad in [
             "userName",
             "userName eq",

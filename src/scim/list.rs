@@ -104,7 +104,10 @@ impl ListQuery {
     /// From a `SearchRequest` body.
     pub fn from_search(body: &Value) -> Result<ListQuery, ScimError> {
         if !body.is_object() {
-            return Err(ScimError::bad("invalidSyntax", "a search body is a SearchRequest object"));
+            return Err(ScimError::bad(
+                "invalidSyntax",
+                "a search body is a SearchRequest object",
+            ));
         }
         let list = |key: &str| -> Result<Vec<Path>, ScimError> {
             match get_ci(body, key) {
@@ -116,7 +119,10 @@ impl ListQuery {
                     .map(|s| paths(s, key))
                     .collect::<Result<Vec<_>, _>>()
                     .map(|v| v.concat()),
-                Some(_) => Err(ScimError::bad("invalidValue", format!("{key} is a list of paths"))),
+                Some(_) => Err(ScimError::bad(
+                    "invalidValue",
+                    format!("{key} is a list of paths"),
+                )),
             }
         };
         Ok(ListQuery {
@@ -197,8 +203,15 @@ impl ScimState {
         let offset = q.start_index.saturating_sub(1);
         match &q.filter {
             None => {
-                let (rows, total) = self.engine.store().scim_page(kind.name(), offset, size).await?;
-                Ok((rows.iter().map(|r| self.render(kind, r, base)).collect(), total))
+                let (rows, total) = self
+                    .engine
+                    .store()
+                    .scim_page(kind.name(), offset, size)
+                    .await?;
+                Ok((
+                    rows.iter().map(|r| self.render(kind, r, base)).collect(),
+                    total,
+                ))
             }
             Some(f) => {
                 let all = matching(self, kind, f, base).await?;
@@ -209,7 +222,11 @@ impl ScimState {
     }
 
     /// `POST /.search`: Users, then Groups.
-    pub async fn search_all(&self, q: &ListQuery, base: &str) -> Result<(Vec<Value>, usize), ScimError> {
+    pub async fn search_all(
+        &self,
+        q: &ListQuery,
+        base: &str,
+    ) -> Result<(Vec<Value>, usize), ScimError> {
         let everything = Filter::Compare(
             Path::parse("id").map_err(ScimError::internal)?,
             Op::Ne,
@@ -221,7 +238,10 @@ impl ScimState {
         let total = all.len();
         let size = self.page_size(q);
         Ok((
-            all.into_iter().skip(q.start_index.saturating_sub(1)).take(size).collect(),
+            all.into_iter()
+                .skip(q.start_index.saturating_sub(1))
+                .take(size)
+                .collect(),
             total,
         ))
     }
@@ -245,7 +265,9 @@ mod tests {
     use super::*;
 
     fn params(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -273,10 +295,17 @@ mod tests {
     #[test]
     fn indexes_answer_the_filters_clients_send_most() {
         let hint = |f: &str, k: Kind| {
-            index_hint(&Filter::parse(f).unwrap(), k).map(|(key, v)| (format!("{key:?}"), v.to_string()))
+            index_hint(&Filter::parse(f).unwrap(), k)
+                .map(|(key, v)| (format!("{key:?}"), v.to_string()))
         };
-        assert_eq!(hint("userName eq \"A\"", Kind::User), Some(("Name".into(), "A".into())));
-        assert_eq!(hint("displayName eq \"G\"", Kind::Group), Some(("Name".into(), "G".into())));
+        assert_eq!(
+            hint("userName eq \"A\"", Kind::User),
+            Some(("Name".into(), "A".into()))
+        );
+        assert_eq!(
+            hint("displayName eq \"G\"", Kind::Group),
+            Some(("Name".into(), "G".into()))
+        );
         assert_eq!(
             hint("id eq \"G\" and members.value eq \"U\"", Kind::Group),
             Some(("Id".into(), "G".into()))

@@ -120,7 +120,9 @@ impl ScimState {
             return b.trim_end_matches('/').to_string();
         }
         let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let host = h("x-forwarded-host").or_else(|| h("host")).unwrap_or("localhost");
+        let host = h("x-forwarded-host")
+            .or_else(|| h("host"))
+            .unwrap_or("localhost");
         let proto = h("x-forwarded-proto").unwrap_or("http");
         format!("{proto}://{host}/scim/v2")
     }
@@ -163,7 +165,10 @@ pub fn router(
         base_url: settings.base_url.clone(),
     });
     let routes = Router::new()
-        .route("/ServiceProviderConfig", get(discovery::service_provider_config))
+        .route(
+            "/ServiceProviderConfig",
+            get(discovery::service_provider_config),
+        )
         .route("/ResourceTypes", get(discovery::resource_types))
         .route("/ResourceTypes/{id}", get(discovery::resource_type_by_id))
         .route("/Schemas", get(discovery::schemas))
@@ -172,7 +177,8 @@ pub fn router(
         .merge(resources::routes(Kind::User))
         .merge(resources::routes(Kind::Group))
         .fallback(|| async {
-            ScimError::not_found("no such SCIM endpoint (see /scim/v2/ResourceTypes)").into_response()
+            ScimError::not_found("no such SCIM endpoint (see /scim/v2/ResourceTypes)")
+                .into_response()
         })
         .method_not_allowed_fallback(|| async {
             ScimError::new(405, None, "this endpoint does not take that method").into_response()

@@ -41,7 +41,10 @@ pub fn parse(body: &Value) -> Result<Vec<Operation>, ScimError> {
     ops.iter()
         .enumerate()
         .map(|(i, o)| {
-            let op = match get_ci(o, "op").and_then(Value::as_str).map(str::to_ascii_lowercase) {
+            let op = match get_ci(o, "op")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase)
+            {
                 Some(s) if s == "add" => OpKind::Add,
                 Some(s) if s == "replace" => OpKind::Replace,
                 Some(s) if s == "remove" => OpKind::Remove,
@@ -72,7 +75,11 @@ pub fn parse(body: &Value) -> Result<Vec<Operation>, ScimError> {
 }
 
 /// Applies `ops` to `resource` (its attributes, without `id` and `meta`).
-pub fn apply(resource: &mut Map<String, Value>, kind: Kind, ops: &[Operation]) -> Result<(), ScimError> {
+pub fn apply(
+    resource: &mut Map<String, Value>,
+    kind: Kind,
+    ops: &[Operation],
+) -> Result<(), ScimError> {
     for o in ops {
         match (&o.path, o.op) {
             (None, OpKind::Remove) => {
@@ -97,7 +104,10 @@ pub fn apply(resource: &mut Map<String, Value>, kind: Kind, ops: &[Operation]) -
 }
 
 fn no_target(path: &Path) -> ScimError {
-    ScimError::bad("noTarget", format!("nothing in the resource matches '{path}'"))
+    ScimError::bad(
+        "noTarget",
+        format!("nothing in the resource matches '{path}'"),
+    )
 }
 
 /// `manager` and the other enterprise attributes may come without their URN.
@@ -139,7 +149,10 @@ fn at_path(
                 if op == OpKind::Remove && !resource.contains_key(&key) {
                     return Ok(());
                 }
-                match resource.entry(key).or_insert_with(|| Value::Object(Map::new())) {
+                match resource
+                    .entry(key)
+                    .or_insert_with(|| Value::Object(Map::new()))
+                {
                     Value::Object(m) => m,
                     other => {
                         *other = Value::Object(Map::new());
@@ -154,21 +167,28 @@ fn at_path(
         let name = def.map_or(path.attr.as_str(), |d| d.name.as_str());
         let key = key_ci(container, &path.attr).unwrap_or_else(|| name.to_string());
         let multi = def.map_or_else(
-            || container.get(&key).is_some_and(Value::is_array) || value.is_some_and(Value::is_array),
+            || {
+                container.get(&key).is_some_and(Value::is_array)
+                    || value.is_some_and(Value::is_array)
+            },
             |d| d.multi_valued,
         );
-        let complex = def.map_or_else(
-            || value.is_some_and(Value::is_object),
-            |d| d.is_complex(),
-        );
+        let complex = def.map_or_else(|| value.is_some_and(Value::is_object), |d| d.is_complex());
         match (&path.filter, &path.sub) {
             (None, None) => whole(container, &key, op, multi, complex, value),
             (None, Some(sub)) => sub_attribute(container, &key, op, sub, value, path),
             (Some(filter), sub) => {
                 let s = scope(kind).within(urn.as_deref(), &path.attr);
-                filtered(container, &key, op, filter, sub.as_deref(), value, path, |e| {
-                    filter.matches(e, s)
-                })
+                filtered(
+                    container,
+                    &key,
+                    op,
+                    filter,
+                    sub.as_deref(),
+                    value,
+                    path,
+                    |e| filter.matches(e, s),
+                )
             }
         }?;
     }
@@ -200,7 +220,8 @@ fn extension_root(
         ));
     };
     for (k, v) in values {
-        let sub = Path::parse(&format!("{urn}:{k}")).map_err(|e| ScimError::bad("invalidPath", e))?;
+        let sub =
+            Path::parse(&format!("{urn}:{k}")).map_err(|e| ScimError::bad("invalidPath", e))?;
         at_path(resource, kind, op, &sub, Some(v))?;
     }
     Ok(())
@@ -242,7 +263,10 @@ fn whole(
             container.remove(key);
         }
         (OpKind::Add, Some(v)) if multi => {
-            let list = match container.entry(key.to_string()).or_insert_with(|| Value::Array(vec![])) {
+            let list = match container
+                .entry(key.to_string())
+                .or_insert_with(|| Value::Array(vec![]))
+            {
                 Value::Array(l) => l,
                 other => {
                     *other = Value::Array(vec![other.clone()]);
@@ -276,7 +300,12 @@ fn whole(
         (_, Some(v)) => {
             container.insert(key.to_string(), v.clone());
         }
-        (_, None) => return Err(ScimError::bad("invalidValue", "the operation needs a value")),
+        (_, None) => {
+            return Err(ScimError::bad(
+                "invalidValue",
+                "the operation needs a value",
+            ))
+        }
     }
     Ok(())
 }
@@ -306,7 +335,9 @@ fn sub_attribute(
             if list.is_empty() && op != OpKind::Remove {
                 return Err(no_target(path));
             }
-            list.iter_mut().filter_map(Value::as_object_mut).for_each(set);
+            list.iter_mut()
+                .filter_map(Value::as_object_mut)
+                .for_each(set);
         }
         Some(Value::Object(obj)) => set(obj),
         _ if op == OpKind::Remove => {}
@@ -400,7 +431,9 @@ fn filtered(
 /// The entry a filter of `eq` comparisons describes (`type eq "work" and primary eq true`).
 fn new_entry(filter: &Filter) -> Option<Map<String, Value>> {
     match filter {
-        Filter::Compare(p, Op::Eq, v) if p.urn.is_none() && p.sub.is_none() && p.filter.is_none() => {
+        Filter::Compare(p, Op::Eq, v)
+            if p.urn.is_none() && p.sub.is_none() && p.filter.is_none() =>
+        {
             let mut m = Map::new();
             m.insert(p.attr.clone(), v.clone());
             Some(m)

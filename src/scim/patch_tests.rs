@@ -73,7 +73,10 @@ fn members_are_added_once_and_removed_in_both_entra_forms() {
         ])),
     )
     .unwrap();
-    assert_eq!(g["members"], json!([{"value": "u1"}, {"value": "u2"}, {"value": "u3"}]));
+    assert_eq!(
+        g["members"],
+        json!([{"value": "u1"}, {"value": "u2"}, {"value": "u3"}])
+    );
     let g = patched(
         Kind::Group,
         g,
@@ -85,7 +88,12 @@ fn members_are_added_once_and_removed_in_both_entra_forms() {
     )
     .unwrap();
     assert_eq!(g["members"], json!([{"value": "u2"}]));
-    let g = patched(Kind::Group, g, ops(json!([{"op": "remove", "path": "members"}]))).unwrap();
+    let g = patched(
+        Kind::Group,
+        g,
+        ops(json!([{"op": "remove", "path": "members"}])),
+    )
+    .unwrap();
     assert!(g.get("members").is_none());
 }
 
@@ -104,8 +112,14 @@ fn filtered_paths_replace_create_and_remove_entries() {
     )
     .unwrap();
     assert_eq!(v["emails"], json!([{"type": "work", "value": "new@w"}]));
-    assert_eq!(v["phoneNumbers"], json!([{"type": "work", "value": "+1 555"}]));
-    assert_eq!(v[ENTERPRISE_URN]["manager"], json!({"$ref": "https://x/Users/m", "value": "m"}));
+    assert_eq!(
+        v["phoneNumbers"],
+        json!([{"type": "work", "value": "+1 555"}])
+    );
+    assert_eq!(
+        v[ENTERPRISE_URN]["manager"],
+        json!({"$ref": "https://x/Users/m", "value": "m"})
+    );
 }
 
 #[test]
@@ -117,7 +131,10 @@ fn extensions_are_added_replaced_and_removed_whole() {
         ops(json!([{"op": "add", "path": ENTERPRISE_URN, "value": {"department": "D", "costCenter": "C"}}])),
     )
     .unwrap();
-    assert_eq!(v[ENTERPRISE_URN], json!({"department": "D", "costCenter": "C"}));
+    assert_eq!(
+        v[ENTERPRISE_URN],
+        json!({"department": "D", "costCenter": "C"})
+    );
     let v = patched(
         Kind::User,
         v,
@@ -125,7 +142,12 @@ fn extensions_are_added_replaced_and_removed_whole() {
     )
     .unwrap();
     assert_eq!(v[ENTERPRISE_URN], json!({"costCenter": "C"}));
-    let v = patched(Kind::User, v, ops(json!([{"op": "remove", "path": ENTERPRISE_URN}]))).unwrap();
+    let v = patched(
+        Kind::User,
+        v,
+        ops(json!([{"op": "remove", "path": ENTERPRISE_URN}])),
+    )
+    .unwrap();
     assert!(v.get(ENTERPRISE_URN).is_none());
 }
 
@@ -133,14 +155,38 @@ fn extensions_are_added_replaced_and_removed_whole() {
 fn bad_operations_say_why() {
     let u = json!({"userName": "a"});
     let e = |body: Value| patched(Kind::User, u.clone(), body).unwrap_err();
-    assert_eq!(e(json!({"Operations": []})).scim_type, Some("invalidSyntax"));
-    assert_eq!(e(ops(json!([{"op": "move", "path": "title"}]))).scim_type, Some("invalidSyntax"));
-    assert_eq!(e(ops(json!([{"op": "remove"}]))).scim_type, Some("noTarget"));
-    assert_eq!(e(ops(json!([{"op": "add", "path": "emails[type eq"}]))).scim_type, Some("invalidPath"));
-    assert_eq!(e(ops(json!([{"op": "replace", "path": "id", "value": "x"}]))).scim_type, Some("mutability"));
     assert_eq!(
-        e(ops(json!([{"op": "replace", "path": "emails[type pr].value", "value": "x"}]))).scim_type,
+        e(json!({"Operations": []})).scim_type,
+        Some("invalidSyntax")
+    );
+    assert_eq!(
+        e(ops(json!([{"op": "move", "path": "title"}]))).scim_type,
+        Some("invalidSyntax")
+    );
+    assert_eq!(
+        e(ops(json!([{"op": "remove"}]))).scim_type,
         Some("noTarget")
     );
-    assert_eq!(e(ops(json!([{"op": "replace", "path": "userName", "value": ""}]))).scim_type, Some("invalidValue"));
+    assert_eq!(
+        e(ops(json!([{"op": "add", "path": "emails[type eq"}]))).scim_type,
+        Some("invalidPath")
+    );
+    assert_eq!(
+        e(ops(json!([{"op": "replace", "path": "id", "value": "x"}]))).scim_type,
+        Some("mutability")
+    );
+    assert_eq!(
+        e(ops(
+            json!([{"op": "replace", "path": "emails[type pr].value", "value": "x"}])
+        ))
+        .scim_type,
+        Some("noTarget")
+    );
+    assert_eq!(
+        e(ops(
+            json!([{"op": "replace", "path": "userName", "value": ""}])
+        ))
+        .scim_type,
+        Some("invalidValue")
+    );
 }

@@ -133,7 +133,10 @@ fn flatten(v: &Value) -> Vec<&Value> {
 /// `urn:…` and the rest of an attribute token; a core schema's URN is dropped (its attributes
 /// are the resource's own).
 fn split_urn(token: &str) -> (Option<String>, &str) {
-    if !token.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
+    if !token
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+    {
         return (None, token);
     }
     let known = KNOWN_URNS.iter().find_map(|k| {
@@ -206,20 +209,31 @@ mod tests {
     #[test]
     fn paths_split_urn_attribute_and_sub_attribute() {
         let p = Path::parse("name.givenName").unwrap();
-        assert_eq!((p.urn, p.attr.as_str(), p.sub.as_deref()), (None, "name", Some("givenName")));
-        let p = Path::parse(
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
-        )
-        .unwrap();
+        assert_eq!(
+            (p.urn, p.attr.as_str(), p.sub.as_deref()),
+            (None, "name", Some("givenName"))
+        );
+        let p =
+            Path::parse("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value")
+                .unwrap();
         assert_eq!(p.urn.as_deref(), Some(ENTERPRISE_URN));
-        assert_eq!((p.attr.as_str(), p.sub.as_deref()), ("manager", Some("value")));
+        assert_eq!(
+            (p.attr.as_str(), p.sub.as_deref()),
+            ("manager", Some("value"))
+        );
         let p = Path::parse("URN:IETF:params:scim:schemas:extension:enterprise:2.0:User").unwrap();
         assert!(p.is_extension_root());
         let p = Path::parse("urn:ietf:params:scim:schemas:core:2.0:User:userName").unwrap();
         assert_eq!((p.urn, p.attr.as_str()), (None, "userName"));
         let p = Path::parse("urn:ietf:params:scim:schemas:gsuite:1.0:User:authnRole").unwrap();
-        assert_eq!(p.urn.as_deref(), Some("urn:ietf:params:scim:schemas:gsuite:1.0:User"));
-        assert!(Path::parse("emails[type eq \"work\"].value").unwrap().filter.is_some());
+        assert_eq!(
+            p.urn.as_deref(),
+            Some("urn:ietf:params:scim:schemas:gsuite:1.0:User")
+        );
+        assert!(Path::parse("emails[type eq \"work\"].value")
+            .unwrap()
+            .filter
+            .is_some());
         assert!(Path::parse("9lives").is_err());
         assert!(Path::parse("name.givenName.x").is_err());
     }

@@ -69,12 +69,18 @@ impl Mapping {
             .collect();
         for (field, paths) in &config.mapping {
             if field == "status" {
-                return Err((field.clone(), "status comes from 'active' and cannot be mapped".into()));
+                return Err((
+                    field.clone(),
+                    "status comes from 'active' and cannot be mapped".into(),
+                ));
             }
             check_field(field).map_err(|m| (field.clone(), m))?;
             fields.retain(|(f, _)| f != field);
             if let Some(p) = paths {
-                fields.push((field.clone(), p.paths().into_iter().map(String::from).collect()));
+                fields.push((
+                    field.clone(),
+                    p.paths().into_iter().map(String::from).collect(),
+                ));
             }
         }
         let fields = fields
@@ -134,7 +140,9 @@ impl Mapping {
             extension_customs(user, &mut custom);
         }
         for (field, _) in &self.fields {
-            let Some(v) = self.first(field, user) else { continue };
+            let Some(v) = self.first(field, user) else {
+                continue;
+            };
             match field.strip_prefix("custom.") {
                 Some(name) => {
                     custom.insert(name.to_string(), v);
@@ -241,7 +249,12 @@ mod tests {
         });
         assert_eq!(m.subject(&entra), "s2", "no externalId: the SCIM id");
         assert_eq!(m.manager_id(&entra).as_deref(), Some("s1"));
-        let p = m.person(&entra, "s2", status(&entra), Some("grace@contoso.com".into()));
+        let p = m.person(
+            &entra,
+            "s2",
+            status(&entra),
+            Some("grace@contoso.com".into()),
+        );
         assert_eq!(p["primary_email"], "adele@contoso.com");
         assert_eq!(p["department"], "Retail");
         assert_eq!(p["employee_id"], "E7");
@@ -252,8 +265,14 @@ mod tests {
     #[test]
     fn the_config_replaces_and_drops_defaults() {
         let m = mapping(&[
-            ("org_unit", Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:division")),
-            ("custom.role", Some("urn:ietf:params:scim:schemas:gsuite:1.0:User.authnRole")),
+            (
+                "org_unit",
+                Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:division"),
+            ),
+            (
+                "custom.role",
+                Some("urn:ietf:params:scim:schemas:gsuite:1.0:User.authnRole"),
+            ),
             ("title", None),
         ]);
         let u = json!({"userName": "a@b", "title": "Boss",

@@ -56,7 +56,8 @@ pub fn normalize(kind: Kind, body: Map<String, Value>) -> Result<Map<String, Val
         }
         let (urn, def) = match schema::attribute(kind, None, &key) {
             Some(d) => (None, Some(d)),
-            None if kind == Kind::User => match schema::attribute(kind, Some(ENTERPRISE_URN), &key) {
+            None if kind == Kind::User => match schema::attribute(kind, Some(ENTERPRISE_URN), &key)
+            {
                 Some(d) => (Some(ENTERPRISE_URN), Some(d)),
                 None => (None, None),
             },
@@ -232,7 +233,11 @@ fn wrong(def: &AttrDef, want: &str) -> ScimError {
 fn drop_empty(v: Value) -> Value {
     match v {
         Value::Array(a) => {
-            let a: Vec<Value> = a.into_iter().map(drop_empty).filter(|x| !x.is_null()).collect();
+            let a: Vec<Value> = a
+                .into_iter()
+                .map(drop_empty)
+                .filter(|x| !x.is_null())
+                .collect();
             if a.is_empty() {
                 Value::Null
             } else {
@@ -273,7 +278,9 @@ pub fn render(kind: Kind, id: &str, body: &Map<String, Value>, meta: &Meta<'_>) 
     let mut out = Map::new();
     out.insert(
         "schemas".into(),
-        body.get("schemas").cloned().unwrap_or_else(|| json!([kind.core_urn()])),
+        body.get("schemas")
+            .cloned()
+            .unwrap_or_else(|| json!([kind.core_urn()])),
     );
     out.insert("id".into(), Value::String(id.into()));
     for (k, v) in body {
@@ -312,7 +319,11 @@ pub fn project(resource: Value, attributes: &[Path], excluded: &[Path]) -> Value
         return Value::Object(out);
     }
     for p in excluded {
-        if p.urn.is_none() && ["schemas", "id"].iter().any(|k| p.attr.eq_ignore_ascii_case(k)) {
+        if p.urn.is_none()
+            && ["schemas", "id"]
+                .iter()
+                .any(|k| p.attr.eq_ignore_ascii_case(k))
+        {
             continue;
         }
         remove_path(&mut full, p);
@@ -337,7 +348,9 @@ fn copy_path(from: &Map<String, Value>, to: &mut Map<String, Value>, p: &Path) {
         }
     };
     let Some(src) = src else { return };
-    let Some(k) = key_ci(src, &p.attr) else { return };
+    let Some(k) = key_ci(src, &p.attr) else {
+        return;
+    };
     let v = &src[&k];
     match &p.sub {
         None => {
@@ -375,7 +388,9 @@ fn remove_path(full: &mut Map<String, Value>, p: &Path) {
         }
     };
     let Some(obj) = target else { return };
-    let Some(k) = key_ci(obj, &p.attr) else { return };
+    let Some(k) = key_ci(obj, &p.attr) else {
+        return;
+    };
     match &p.sub {
         None => {
             obj.remove(&k);
@@ -403,7 +418,9 @@ mod tests {
     use super::*;
 
     fn norm(kind: Kind, v: Value) -> Result<Value, ScimError> {
-        let Value::Object(m) = v else { panic!("not an object") };
+        let Value::Object(m) = v else {
+            panic!("not an object")
+        };
         normalize(kind, m).map(Value::Object)
     }
 
@@ -454,7 +471,10 @@ mod tests {
             let paths: Vec<Path> = a.iter().map(|p| Path::parse(p).unwrap()).collect();
             project(r.clone(), &paths, &[])
         };
-        assert_eq!(only(&["USERNAME"]), json!({"schemas": ["s"], "id": "1", "userName": "u"}));
+        assert_eq!(
+            only(&["USERNAME"]),
+            json!({"schemas": ["s"], "id": "1", "userName": "u"})
+        );
         assert_eq!(
             only(&["name.familyName", &format!("{ENTERPRISE_URN}:department")]),
             json!({"schemas": ["s"], "id": "1", "name": {"familyName": "B"},

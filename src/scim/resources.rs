@@ -90,13 +90,18 @@ fn json_body(bytes: &[u8]) -> Result<Value, ScimError> {
 /// A resource body: an object whose `schemas` list the resource type's core schema.
 fn resource_body(kind: Kind, bytes: &[u8]) -> Result<Map<String, Value>, ScimError> {
     let Value::Object(body) = json_body(bytes)? else {
-        return Err(ScimError::bad("invalidSyntax", "the body is not a JSON object"));
+        return Err(ScimError::bad(
+            "invalidSyntax",
+            "the body is not a JSON object",
+        ));
     };
     let listed = get_ci(&Value::Object(body.clone()), "schemas")
         .and_then(Value::as_array)
         .is_some_and(|s| {
-            s.iter()
-                .any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(kind.core_urn())))
+            s.iter().any(|u| {
+                u.as_str()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(kind.core_urn()))
+            })
         });
     if !listed {
         return Err(ScimError::bad(
@@ -144,7 +149,12 @@ fn one(status: StatusCode, resource: Value, version: i64, projection: &Projectio
 }
 
 fn taken(kind: Kind, t: ScimTaken, body: &Map<String, Value>) -> ScimError {
-    let show = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let show = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     match t {
         ScimTaken::Name => ScimError::uniqueness(format!(
             "{} '{}' is already taken",
@@ -166,35 +176,61 @@ async fn load(s: &ScimState, kind: Kind, id: &str) -> Result<ScimRow, ScimError>
         .ok_or_else(|| ScimError::not_found(format!("no {} with id '{id}'", kind.name())))
 }
 
-async fn list(s: Arc<ScimState>, kind: Kind, h: HeaderMap, q: Option<String>) -> Result<Response, ScimError> {
+async fn list(
+    s: Arc<ScimState>,
+    kind: Kind,
+    h: HeaderMap,
+    q: Option<String>,
+) -> Result<Response, ScimError> {
     let q = ListQuery::from_params(&params(q)?)?;
     let base = s.base_url(&h);
     let (page, total) = s.search(kind, &q, &base).await?;
     Ok(scim_json(StatusCode::OK, &list::response(page, total, &q)))
 }
 
-async fn search(s: Arc<ScimState>, kind: Kind, h: HeaderMap, body: Bytes) -> Result<Response, ScimError> {
+async fn search(
+    s: Arc<ScimState>,
+    kind: Kind,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ScimError> {
     let q = ListQuery::from_search(&json_body(&body)?)?;
     let base = s.base_url(&h);
     let (page, total) = s.search(kind, &q, &base).await?;
     Ok(scim_json(StatusCode::OK, &list::response(page, total, &q)))
 }
 
-pub(super) async fn search_all(State(s): St, h: HeaderMap, body: Bytes) -> Result<Response, ScimError> {
+pub(super) async fn search_all(
+    State(s): St,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ScimError> {
     let q = ListQuery::from_search(&json_body(&body)?)?;
     let base = s.base_url(&h);
     let (page, total) = s.search_all(&q, &base).await?;
     Ok(scim_json(StatusCode::OK, &list::response(page, total, &q)))
 }
 
-async fn fetch(s: Arc<ScimState>, kind: Kind, h: HeaderMap, id: String, q: Option<String>) -> Result<Response, ScimError> {
+async fn fetch(
+    s: Arc<ScimState>,
+    kind: Kind,
+    h: HeaderMap,
+    id: String,
+    q: Option<String>,
+) -> Result<Response, ScimError> {
     let projection = Projection::from_params(&params(q)?)?;
     let row = load(&s, kind, &id).await?;
     let rendered = s.render(kind, &row, &s.base_url(&h));
     Ok(one(StatusCode::OK, rendered, row.version, &projection))
 }
 
-async fn create(s: Arc<ScimState>, kind: Kind, h: HeaderMap, q: Option<String>, body: Bytes) -> Result<Response, ScimError> {
+async fn create(
+    s: Arc<ScimState>,
+    kind: Kind,
+    h: HeaderMap,
+    q: Option<String>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
     let projection = Projection::from_params(&params(q)?)?;
     let body = normalize(kind, resource_body(kind, &body)?)?;
     let id = Uuid::now_v7().to_string();
@@ -262,7 +298,12 @@ async fn rewrite(
                 body: &body,
                 now,
             };
-            match s.engine.store().scim_update(id, row.version, &write).await? {
+            match s
+                .engine
+                .store()
+                .scim_update(id, row.version, &write)
+                .await?
+            {
                 Ok(true) => ScimRow {
                     body,
                     version: row.version + 1,
@@ -280,17 +321,35 @@ async fn rewrite(
         }
         return Ok((stored, rendered));
     }
-    Err(ScimError::new(409, None, "the resource kept changing while it was written; try again"))
+    Err(ScimError::new(
+        409,
+        None,
+        "the resource kept changing while it was written; try again",
+    ))
 }
 
-async fn replace(s: Arc<ScimState>, kind: Kind, h: HeaderMap, id: String, q: Option<String>, body: Bytes) -> Result<Response, ScimError> {
+async fn replace(
+    s: Arc<ScimState>,
+    kind: Kind,
+    h: HeaderMap,
+    id: String,
+    q: Option<String>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
     let projection = Projection::from_params(&params(q)?)?;
     let body = normalize(kind, resource_body(kind, &body)?)?;
     let (row, rendered) = rewrite(&s, kind, &h, &id, |_| Ok(body.clone())).await?;
     Ok(one(StatusCode::OK, rendered, row.version, &projection))
 }
 
-async fn modify(s: Arc<ScimState>, kind: Kind, h: HeaderMap, id: String, q: Option<String>, body: Bytes) -> Result<Response, ScimError> {
+async fn modify(
+    s: Arc<ScimState>,
+    kind: Kind,
+    h: HeaderMap,
+    id: String,
+    q: Option<String>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
     let projection = Projection::from_params(&params(q)?)?;
     let ops = patch::parse(&json_body(&body)?)?;
     let (row, rendered) = rewrite(&s, kind, &h, &id, |row| {
@@ -309,11 +368,21 @@ async fn modify(s: Arc<ScimState>, kind: Kind, h: HeaderMap, id: String, q: Opti
     Ok(one(StatusCode::OK, rendered, row.version, &projection))
 }
 
-async fn delete(s: Arc<ScimState>, kind: Kind, h: HeaderMap, id: String) -> Result<Response, ScimError> {
+async fn delete(
+    s: Arc<ScimState>,
+    kind: Kind,
+    h: HeaderMap,
+    id: String,
+) -> Result<Response, ScimError> {
     for _ in 0..WRITE_ATTEMPTS {
         let row = load(&s, kind, &id).await?;
         if_match(&h, row.version)?;
-        if !s.engine.store().scim_delete(kind.name(), &id, row.version).await? {
+        if !s
+            .engine
+            .store()
+            .scim_delete(kind.name(), &id, row.version)
+            .await?
+        {
             continue;
         }
         if kind == Kind::User {
@@ -322,21 +391,32 @@ async fn delete(s: Arc<ScimState>, kind: Kind, h: HeaderMap, id: String) -> Resu
         }
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    Err(ScimError::new(409, None, "the resource kept changing while it was deleted; try again"))
+    Err(ScimError::new(
+        409,
+        None,
+        "the resource kept changing while it was deleted; try again",
+    ))
 }
 
 /// Observes what a User now says about its person (`status` overrides `active` for a delete).
-async fn observe(s: &ScimState, row: &ScimRow, user: &Value, status: PersonStatus) -> Result<(), ScimError> {
+async fn observe(
+    s: &ScimState,
+    row: &ScimRow,
+    user: &Value,
+    status: PersonStatus,
+) -> Result<(), ScimError> {
     let subject = row.subject_id.clone().unwrap_or_else(|| row.id.clone());
     let manager = match s.mapping.manager_id(user) {
-        Some(mid) if mid != row.id => match s.engine.store().scim_get(Kind::User.name(), &mid).await? {
-            Some(m) => {
-                let m = s.render(Kind::User, &m, "");
-                let p = s.mapping.person(&m, "", PersonStatus::Active, None);
-                p["primary_email"].as_str().map(String::from)
+        Some(mid) if mid != row.id => {
+            match s.engine.store().scim_get(Kind::User.name(), &mid).await? {
+                Some(m) => {
+                    let m = s.render(Kind::User, &m, "");
+                    let p = s.mapping.person(&m, "", PersonStatus::Active, None);
+                    p["primary_email"].as_str().map(String::from)
+                }
+                None => None,
             }
-            None => None,
-        },
+        }
         _ => None,
     };
     let person = s.mapping.person(user, &subject, status, manager);
@@ -346,7 +426,9 @@ async fn observe(s: &ScimState, row: &ScimRow, user: &Value, status: PersonStatu
             source = %s.source, subject = %subject, event = %event_id, runs = runs.len(),
             "SCIM push observed"
         ),
-        other => tracing::debug!(source = %s.source, subject = %subject, outcome = ?other, "SCIM push observed"),
+        other => {
+            tracing::debug!(source = %s.source, subject = %subject, outcome = ?other, "SCIM push observed")
+        }
     }
     Ok(())
 }

@@ -88,7 +88,10 @@ fn find<'d>(defs: &'d [AttrDef], name: &str) -> Option<&'d AttrDef> {
 }
 
 fn schema(id: &str) -> Option<&'static SchemaDef> {
-    PUBLISHED.defs.iter().find(|s| s.id.eq_ignore_ascii_case(id))
+    PUBLISHED
+        .defs
+        .iter()
+        .find(|s| s.id.eq_ignore_ascii_case(id))
 }
 
 /// The definition of attribute `name` of a resource of `kind`: in its core schema (with the

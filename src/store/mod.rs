@@ -4,8 +4,9 @@
 //! `runs` (submission, claims, leases, manual transitions), `steps` (the group-commit writer that
 //! records a step and moves its run on in one transaction), `events` (events, dispatches and the
 //! `subjects` an observation is diffed against), `imports` (CSV import reports and their rows),
-//! `playbooks` (pinned playbook versions) and `scim` (the resources pushed to the inbound SCIM
-//! endpoint).
+//! `playbooks` (pinned playbook versions), `scim` (the resources pushed to the inbound SCIM
+//! endpoint), `tokens` (API tokens) and `sessions` (the web console's sign-ins).
+//!
 //! Every status change is an `UPDATE … WHERE status = <expected>` whose row count is checked, so
 //! two workers can never both finish the same step.
 
@@ -16,6 +17,7 @@ mod playbooks;
 mod rows;
 mod runs;
 mod scim;
+mod sessions;
 mod steps;
 mod timers;
 mod tokens;
@@ -38,6 +40,7 @@ pub use playbooks::PlaybookVersion;
 pub use rows::{Claimed, RunFilter, RunRow, StepRow};
 pub use runs::NewRun;
 pub use scim::{ScimKey, ScimRow, ScimTaken, ScimWrite};
+pub use sessions::{NewSession, SessionRow};
 pub use steps::{RunUpdate, StepCommit, StepRecord, StepWriter};
 pub use timers::{DateTimerPlan, DateTimerRow, DueDateTimer};
 pub use tokens::TokenRow;

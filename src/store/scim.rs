@@ -224,7 +224,10 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
         };
-        Ok((rows.iter().map(row).collect::<Result<_, _>>()?, total as usize))
+        Ok((
+            rows.iter().map(row).collect::<Result<_, _>>()?,
+            total as usize,
+        ))
     }
 
     /// Every resource of a type, oldest first (a filter the indexes cannot answer).

@@ -4,6 +4,7 @@
 
 mod smtp;
 mod support;
+mod support_browser;
 mod support_checks;
 mod support_lifecycle;
 mod support_sandbox;
@@ -15,6 +16,8 @@ mod actions;
 mod api_runs;
 mod approvals;
 mod concurrency;
+mod console;
+mod console_browser;
 mod durability;
 mod email;
 mod entra;

@@ -66,35 +66,71 @@ async fn google_and_entra_pushes_fire_onboarding_and_offboarding_against_the_san
         write_playbook(&ws, name, &shipped(name));
     }
     let api = create_token(&ws, "ops").await;
-    let out = ws.roster_ok(&["token", "create", "--name", "google", "--scim"]).await;
+    let out = ws
+        .roster_ok(&["token", "create", "--name", "google", "--scim"])
+        .await;
     let serve = Serve::start(&ws, &[]).await.with_token(&api);
     let scim = ScimClient::new(&format!("{}/scim/v2", serve.url), out.stdout.trim());
 
     // Google: the connection probe, then a user created, changed in title, suspended, deleted.
     let probe = scim.get("/Users?count=1").await;
-    assert_eq!((probe.status, probe.body["totalResults"].clone()), (200, json!(0)));
-    let mut mary = google_user("mary@contoso.com", "1048576", "Mary", "Jackson", "E9101", "Engineering");
+    assert_eq!(
+        (probe.status, probe.body["totalResults"].clone()),
+        (200, json!(0))
+    );
+    let mut mary = google_user(
+        "mary@contoso.com",
+        "1048576",
+        "Mary",
+        "Jackson",
+        "E9101",
+        "Engineering",
+    );
     mary["title"] = json!("Mathematician");
     let created = scim.post("/Users", &mary).await;
     assert_eq!(created.status, 201, "{:#}", created.body);
     let mary_id = created.body["id"].as_str().unwrap().to_string();
-    assert_eq!(settled(&serve, 1).await, [run("onboard-from-google", "succeeded", "1048576")]);
+    assert_eq!(
+        settled(&serve, 1).await,
+        [run("onboard-from-google", "succeeded", "1048576")]
+    );
     let account = user_by_upn(&sandbox, "mary.jackson@contoso.com").expect("an Entra account");
-    assert_eq!((account["employeeId"].clone(), account["jobTitle"].clone()), (json!("E9101"), json!("Mathematician")));
+    assert_eq!(
+        (account["employeeId"].clone(), account["jobTitle"].clone()),
+        (json!("E9101"), json!("Mathematician"))
+    );
     assert_eq!(account["accountEnabled"], true);
-    assert_eq!(licenses(&account), [sku_id("SPE_E5")], "Engineering's license");
+    assert_eq!(
+        licenses(&account),
+        [sku_id("SPE_E5")],
+        "Engineering's license"
+    );
     let entra_id = account["id"].as_str().unwrap().to_string();
     for group in ["All Staff", "Dept Engineering"] {
-        assert!(group_members(&sandbox, group).contains(&entra_id), "{group}");
+        assert!(
+            group_members(&sandbox, group).contains(&entra_id),
+            "{group}"
+        );
     }
 
     mary["title"] = json!("Aerospace Engineer");
-    assert_eq!(scim.put(&format!("/Users/{mary_id}"), &mary).await.status, 200);
+    assert_eq!(
+        scim.put(&format!("/Users/{mary_id}"), &mary).await.status,
+        200
+    );
     settled(&serve, 2).await;
-    assert_eq!(user_by_upn(&sandbox, "mary.jackson@contoso.com").unwrap()["jobTitle"], "Aerospace Engineer");
+    assert_eq!(
+        user_by_upn(&sandbox, "mary.jackson@contoso.com").unwrap()["jobTitle"],
+        "Aerospace Engineer"
+    );
 
     let suspend = patch_op(json!([{"op": "replace", "path": "active", "value": false}]));
-    assert_eq!(scim.patch(&format!("/Users/{mary_id}"), &suspend).await.status, 200);
+    assert_eq!(
+        scim.patch(&format!("/Users/{mary_id}"), &suspend)
+            .await
+            .status,
+        200
+    );
     settled(&serve, 3).await;
     let account = user_by_upn(&sandbox, "mary.jackson@contoso.com").unwrap();
     assert_eq!(account["accountEnabled"], false);
@@ -103,11 +139,25 @@ async fn google_and_entra_pushes_fire_onboarding_and_offboarding_against_the_san
     assert_eq!(scim.delete(&format!("/Users/{mary_id}")).await.status, 204);
 
     // Entra: "Test connection", the matching query, then create, update, disable, delete.
-    let test = scim.get("/Users?filter=userName+eq+%2236a6bd7c-1d9b-4c4e-9d8f-2b7b6f1c0e7a%22").await;
-    assert_eq!((test.status, test.body["totalResults"].clone()), (200, json!(0)));
-    let matching = scim.get("/Users?filter=userName+eq+%22dorothy%40contoso.onmicrosoft.com%22").await;
+    let test = scim
+        .get("/Users?filter=userName+eq+%2236a6bd7c-1d9b-4c4e-9d8f-2b7b6f1c0e7a%22")
+        .await;
+    assert_eq!(
+        (test.status, test.body["totalResults"].clone()),
+        (200, json!(0))
+    );
+    let matching = scim
+        .get("/Users?filter=userName+eq+%22dorothy%40contoso.onmicrosoft.com%22")
+        .await;
     assert_eq!(matching.body["totalResults"], 0);
-    let mut dorothy = entra_user("dorothy@contoso.onmicrosoft.com", "dorothy", "Dorothy", "Vaughan", "E9102", "Sales");
+    let mut dorothy = entra_user(
+        "dorothy@contoso.onmicrosoft.com",
+        "dorothy",
+        "Dorothy",
+        "Vaughan",
+        "E9102",
+        "Sales",
+    );
     dorothy["title"] = json!("Analyst");
     let created = scim.post("/Users", &dorothy).await;
     assert_eq!(created.status, 201, "{:#}", created.body);
@@ -140,7 +190,11 @@ async fn google_and_entra_pushes_fire_onboarding_and_offboarding_against_the_san
     );
     let dorothy = user_by_upn(&sandbox, "dorothy.vaughan@contoso.com").expect("an Entra account");
     assert_eq!(
-        (dorothy["employeeId"].clone(), dorothy["jobTitle"].clone(), dorothy["accountEnabled"].clone()),
+        (
+            dorothy["employeeId"].clone(),
+            dorothy["jobTitle"].clone(),
+            dorothy["accountEnabled"].clone()
+        ),
         (json!("E9102"), json!("Sales Lead"), json!(false))
     );
     let mut upns: Vec<String> = users(&sandbox)
@@ -149,5 +203,9 @@ async fn google_and_entra_pushes_fire_onboarding_and_offboarding_against_the_san
         .filter(|u| u.starts_with("mary") || u.starts_with("dorothy"))
         .collect();
     upns.sort();
-    assert_eq!(upns, ["dorothy.vaughan@contoso.com", "mary.jackson@contoso.com"], "one account each");
+    assert_eq!(
+        upns,
+        ["dorothy.vaughan@contoso.com", "mary.jackson@contoso.com"],
+        "one account each"
+    );
 }

@@ -54,7 +54,11 @@ async fn run(ws: &Workspace, yaml: &str, person: &Value) -> Value {
 }
 
 fn count(server: &ReferenceServer, request: &str) -> usize {
-    server.requests().iter().filter(|r| r.starts_with(request)).count()
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with(request))
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,7 +70,10 @@ async fn a_user_is_created_once_updated_deactivated_and_deleted() {
 
     let shown = run(&ws, ENSURE, &ada("Analyst", "Research")).await;
     let out = &step(&shown, "account")["outputs"];
-    assert_eq!((out["created"].clone(), out["adopted"].clone()), (json!(true), json!(false)));
+    assert_eq!(
+        (out["created"].clone(), out["adopted"].clone()),
+        (json!(true), json!(false))
+    );
     let users = app.users().await;
     assert_eq!(users.len(), 1, "{users:#?}");
     let u = &users[0];
@@ -82,7 +89,10 @@ async fn a_user_is_created_once_updated_deactivated_and_deleted() {
     // Again: found by externalId, nothing to write.
     let shown = run(&ws, ENSURE, &ada("Analyst", "Research")).await;
     let out = &step(&shown, "account")["outputs"];
-    assert_eq!((out["created"].clone(), out["updated"].clone()), (json!(false), json!([])));
+    assert_eq!(
+        (out["created"].clone(), out["updated"].clone()),
+        (json!(false), json!([]))
+    );
     assert_eq!(app.users().await.len(), 1);
     assert_eq!(count(&app, "POST /v2/Users"), 1);
     assert_eq!(count(&app, "PATCH /v2/Users"), 0);
@@ -92,7 +102,10 @@ async fn a_user_is_created_once_updated_deactivated_and_deleted() {
     let out = &step(&shown, "account")["outputs"];
     assert_eq!(out["updated"], json!(["title", ENTERPRISE]));
     let u = &app.users().await[0];
-    assert_eq!((u["title"].clone(), u[ENTERPRISE]["department"].clone()), (json!("Principal Analyst"), json!("Engineering")));
+    assert_eq!(
+        (u["title"].clone(), u[ENTERPRISE]["department"].clone()),
+        (json!("Principal Analyst"), json!("Engineering"))
+    );
     assert_eq!(count(&app, "PATCH /v2/Users"), 1);
 
     let deactivate = r#"
@@ -107,11 +120,18 @@ steps:
     assert_eq!(step(&shown, "off")["outputs"]["changed"], true);
     assert_eq!(app.users().await[0]["active"], false);
     let shown = run(&ws, deactivate, &ada("", "")).await;
-    assert_eq!(step(&shown, "off")["outputs"]["changed"], false, "already inactive");
+    assert_eq!(
+        step(&shown, "off")["outputs"]["changed"],
+        false,
+        "already inactive"
+    );
 
     // A rehire: ensuring the user makes it active again.
     let shown = run(&ws, ENSURE, &ada("Principal Analyst", "Engineering")).await;
-    assert_eq!(step(&shown, "account")["outputs"]["updated"], json!(["active"]));
+    assert_eq!(
+        step(&shown, "account")["outputs"]["updated"],
+        json!(["active"])
+    );
     assert_eq!(app.users().await[0]["active"], true);
 
     let delete = r#"
@@ -192,9 +212,15 @@ steps:
     let shown = run(&ws, &leave, &ada("", "")).await;
     assert_eq!(step(&shown, "out")["outputs"]["removed"], json!([ids[0]]));
     let shown = run(&ws, &leave, &ada("", "")).await;
-    assert_eq!(step(&shown, "out")["outputs"]["not_member"], json!([ids[0]]));
+    assert_eq!(
+        step(&shown, "out")["outputs"]["not_member"],
+        json!([ids[0]])
+    );
     let (_, groups) = app.get("/Groups").await;
-    assert_eq!(groups["Resources"][0]["members"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        groups["Resources"][0]["members"].as_array().unwrap().len(),
+        1
+    );
     assert_eq!(groups["Resources"][0]["members"][0]["value"], ids[1]);
 }
 
@@ -240,11 +266,17 @@ async fn without_filters_or_patch_users_are_found_over_pages_and_put_whole() {
     let shown = run(&ws, ENSURE, &person).await;
     let out = &step(&shown, "account")["outputs"];
     assert_eq!(out["created"], false, "{out:#}");
-    assert_eq!(out["updated"], json!(["name", "emails", "active", "title", ENTERPRISE]));
+    assert_eq!(
+        out["updated"],
+        json!(["name", "emails", "active", "title", ENTERPRISE])
+    );
     let users = app.users().await;
     assert_eq!(users.len(), 12, "no duplicate");
     let u = users.iter().find(|u| u["externalId"] == "E12").unwrap();
-    assert_eq!((u["title"].clone(), u["name"]["familyName"].clone()), (json!("Head Clerk"), json!("Lovelace")));
+    assert_eq!(
+        (u["title"].clone(), u["name"]["familyName"].clone()),
+        (json!("Head Clerk"), json!("Lovelace"))
+    );
 
     let listed: Vec<String> = app
         .requests()
@@ -253,7 +285,12 @@ async fn without_filters_or_patch_users_are_found_over_pages_and_put_whole() {
         .collect();
     // 12 users in pages of 5 (the provider's maxResults), without a filter.
     for start in ["startIndex=1&", "startIndex=6&", "startIndex=11&"] {
-        assert!(listed.iter().any(|r| r.contains(start) && r.contains("count=5")), "{listed:#?}");
+        assert!(
+            listed
+                .iter()
+                .any(|r| r.contains(start) && r.contains("count=5")),
+            "{listed:#?}"
+        );
     }
     assert!(listed.iter().all(|r| !r.contains("filter=")), "{listed:#?}");
     assert_eq!(count(&app, "PUT /v2/Users/"), 1);
@@ -266,8 +303,8 @@ async fn without_filters_or_patch_users_are_found_over_pages_and_put_whole() {
 async fn scripted(throttle: bool) -> TestServer {
     let posts = std::sync::atomic::AtomicUsize::new(0);
     TestServer::start(move |h| {
-        let first_post = h.method == "POST"
-            && posts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        let first_post =
+            h.method == "POST" && posts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
         let user = json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "u-1",
             "userName": "ada@contoso.com", "externalId": "E1", "active": true,
@@ -313,17 +350,34 @@ async fn a_conflict_on_create_adopts_the_user_and_a_429_is_retried() {
     let shown = run(&ws, ENSURE_ADA, &ada("", "")).await;
     let out = &step(&shown, "account")["outputs"];
     assert_eq!(
-        (out["id"].clone(), out["created"].clone(), out["adopted"].clone()),
+        (
+            out["id"].clone(),
+            out["created"].clone(),
+            out["adopted"].clone()
+        ),
         (json!("u-1"), json!(false), json!(true))
     );
-    assert_eq!(app.hits_to("/v2/Users").iter().filter(|h| h.method == "POST").count(), 1);
-    assert!(app.hits().iter().all(|h| h.headers["authorization"] == "Bearer t0ken"));
+    assert_eq!(
+        app.hits_to("/v2/Users")
+            .iter()
+            .filter(|h| h.method == "POST")
+            .count(),
+        1
+    );
+    assert!(app
+        .hits()
+        .iter()
+        .all(|h| h.headers["authorization"] == "Bearer t0ken"));
 
     let app = scripted(true).await;
     config(&ws, &format!("{}/v2", app.url), "t0ken");
     let shown = run(&ws, ENSURE_ADA, &ada("", "")).await;
     let s = step(&shown, "account");
-    assert_eq!((s["attempts"].clone(), s["outputs"]["created"].clone()), (json!(2), json!(true)), "{shown:#}");
+    assert_eq!(
+        (s["attempts"].clone(), s["outputs"]["created"].clone()),
+        (json!(2), json!(true)),
+        "{shown:#}"
+    );
     let posts: Vec<String> = app
         .hits_to("/v2/Users")
         .into_iter()

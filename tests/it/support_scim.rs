@@ -10,9 +10,9 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tokio::task::block_in_place;
-use std::sync::OnceLock;
 use serde_json::Value;
+use std::sync::OnceLock;
+use tokio::task::block_in_place;
 
 /// `../shared/tools/scim` beside the repository.
 pub fn tools_dir() -> PathBuf {
@@ -24,24 +24,26 @@ pub fn tools_dir() -> PathBuf {
 /// (the caller skips).
 pub fn tools() -> Option<()> {
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let ready = block_in_place(|| READY.get_or_init(|| {
-        let script = tools_dir().join("setup-venv.sh");
-        if !script.is_file() {
-            return Err(format!("{} is missing", script.display()));
-        }
-        let out = Command::new(&script)
-            .output()
-            .map_err(|e| format!("{}: {e}", script.display()))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{} failed: {}",
-                script.display(),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    }));
+    let ready = block_in_place(|| {
+        READY.get_or_init(|| {
+            let script = tools_dir().join("setup-venv.sh");
+            if !script.is_file() {
+                return Err(format!("{} is missing", script.display()));
+            }
+            let out = Command::new(&script)
+                .output()
+                .map_err(|e| format!("{}: {e}", script.display()))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} failed: {}",
+                    script.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                ))
+            }
+        })
+    });
     match ready {
         Ok(()) => Some(()),
         Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
@@ -130,7 +132,9 @@ impl ReferenceServer {
     pub async fn users(&self) -> Vec<Value> {
         let mut all = Vec::new();
         loop {
-            let (status, list) = self.get(&format!("/Users?startIndex={}", all.len() + 1)).await;
+            let (status, list) = self
+                .get(&format!("/Users?startIndex={}", all.len() + 1))
+                .await;
             assert_eq!(status, 200, "{list:#}");
             let page = list["Resources"].as_array().cloned().unwrap_or_default();
             if page.is_empty() {
@@ -173,7 +177,6 @@ pub fn check_server(base_url: &str, token: &str) -> (i32, String) {
     );
     (out.status.code().unwrap_or(-1), text)
 }
-
 
 /// A SCIM client for Roster's `/scim/v2`, sending bodies as `application/scim+json`.
 pub struct ScimClient {
@@ -221,7 +224,10 @@ impl ScimClient {
     ) -> ScimAnswer {
         let mut req = self
             .http
-            .request(method.parse().expect("method"), format!("{}{path}", self.base))
+            .request(
+                method.parse().expect("method"),
+                format!("{}{path}", self.base),
+            )
             .bearer_auth(&self.token);
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -276,7 +282,14 @@ pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:
 
 /// A user as Entra's provisioning service creates it (its documented POST, with the `null`s
 /// older jobs send for absent attributes).
-pub fn entra_user(upn: &str, mail_nickname: &str, given: &str, family: &str, employee: &str, department: &str) -> Value {
+pub fn entra_user(
+    upn: &str,
+    mail_nickname: &str,
+    given: &str,
+    family: &str,
+    employee: &str,
+    department: &str,
+) -> Value {
     serde_json::json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
         "externalId": mail_nickname,
@@ -295,7 +308,14 @@ pub fn entra_user(upn: &str, mail_nickname: &str, given: &str, family: &str, emp
 /// A user as Google Workspace's provisioning creates it (the request logged in
 /// grokability/snipe-it#12642: the SCIM 1.0 URN beside 2.0, the primary address as `userName`,
 /// Google's user id as `externalId`), with the enterprise attributes an admin mapped.
-pub fn google_user(email: &str, google_id: &str, given: &str, family: &str, employee: &str, department: &str) -> Value {
+pub fn google_user(
+    email: &str,
+    google_id: &str,
+    given: &str,
+    family: &str,
+    employee: &str,
+    department: &str,
+) -> Value {
     serde_json::json!({
         "schemas": ["urn:scim:schemas:core:1.0", "urn:ietf:params:scim:schemas:core:2.0:User"],
         "userName": email,

@@ -214,7 +214,10 @@ impl Client {
     pub(super) async fn features(&self) -> Result<Features, ScimCallError> {
         self.features
             .get_or_try_init(|| async {
-                match self.call(Method::GET, "/ServiceProviderConfig", &[], None, None).await {
+                match self
+                    .call(Method::GET, "/ServiceProviderConfig", &[], None, None)
+                    .await
+                {
                     Ok(body) if body.is_object() => Ok(Features::read(&body)),
                     Ok(_) => Ok(Features::ASSUMED),
                     Err(e) if e.is_transient() || matches!(e.status, 401 | 403) => Err(e),
@@ -281,16 +284,28 @@ mod tests {
         }));
         assert_eq!(
             f,
-            Features { patch: false, filter: true, etag: true, bulk: true, max_results: Some(50) }
+            Features {
+                patch: false,
+                filter: true,
+                etag: true,
+                bulk: true,
+                max_results: Some(50)
+            }
         );
         assert_eq!(Features::read(&json!({})), Features::ASSUMED);
     }
 
     #[test]
     fn scim_errors_keep_their_type_and_detail() {
-        let (t, d) = error_parts(409, &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-            "status": "409", "scimType": "uniqueness", "detail": "userName taken"}));
-        assert_eq!((t.as_deref(), d.as_str()), (Some("uniqueness"), "userName taken"));
+        let (t, d) = error_parts(
+            409,
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+            "status": "409", "scimType": "uniqueness", "detail": "userName taken"}),
+        );
+        assert_eq!(
+            (t.as_deref(), d.as_str()),
+            (Some("uniqueness"), "userName taken")
+        );
         let e = ScimCallError {
             status: 409,
             scim_type: t,
@@ -299,10 +314,19 @@ mod tests {
             call: "slack: POST /Users".into(),
         };
         assert!(!e.is_transient() && e.is_conflict());
-        assert_eq!(e.to_string(), "SCIM slack: POST /Users answered 409 uniqueness: userName taken");
+        assert_eq!(
+            e.to_string(),
+            "SCIM slack: POST /Users answered 409 uniqueness: userName taken"
+        );
         for s in [0, 408, 412, 429, 500, 503] {
-            let e = ScimCallError { status: s, ..e.clone() };
-            assert!(matches!(e.into_action(), ActionError::Transient { .. }), "{s}");
+            let e = ScimCallError {
+                status: s,
+                ..e.clone()
+            };
+            assert!(
+                matches!(e.into_action(), ActionError::Transient { .. }),
+                "{s}"
+            );
         }
         assert_eq!(quote("a\"b"), "\"a\\\"b\"");
     }

@@ -38,7 +38,16 @@ impl Client {
 
     /// The group `group` names: its SCIM id, else its display name. With its members.
     async fn group(&self, group: &str) -> Result<Option<Value>, Failure> {
-        match self.call(Method::GET, &format!("/Groups/{}", segment(group)), &[], None, None).await {
+        match self
+            .call(
+                Method::GET,
+                &format!("/Groups/{}", segment(group)),
+                &[],
+                None,
+                None,
+            )
+            .await
+        {
             Ok(body) => return Ok(Some(body)),
             Err(e) if matches!(e.status, 400 | 404) => {}
             Err(e) => return Err(e.into()),
@@ -47,9 +56,17 @@ impl Client {
         match found.as_slice() {
             [] => Ok(None),
             [one] => {
-                let id = get_ci(one, "id").and_then(Value::as_str).unwrap_or_default();
+                let id = get_ci(one, "id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 let body = self
-                    .call(Method::GET, &format!("/Groups/{}", segment(id)), &[], None, None)
+                    .call(
+                        Method::GET,
+                        &format!("/Groups/{}", segment(id)),
+                        &[],
+                        None,
+                        None,
+                    )
                     .await?;
                 Ok(Some(body))
             }
@@ -78,7 +95,16 @@ pub(super) async fn ensure(c: &Client, args: &ArgMap) -> Result<Value, Failure> 
         None => {
             let mut body = want.clone();
             body.insert("schemas".into(), json!([GROUP_URN]));
-            match c.call(Method::POST, "/Groups", &[], Some(&Value::Object(body)), None).await {
+            match c
+                .call(
+                    Method::POST,
+                    "/Groups",
+                    &[],
+                    Some(&Value::Object(body)),
+                    None,
+                )
+                .await
+            {
                 Ok(body) => (body, true),
                 Err(e) if e.is_conflict() => match c.find_groups(name).await?.into_iter().next() {
                     Some(g) => (g, false),
@@ -93,7 +119,8 @@ pub(super) async fn ensure(c: &Client, args: &ArgMap) -> Result<Value, Failure> 
         .ok_or_else(|| ActionError::permanent(format!("SCIM {}: the group has no id", c.name)))?
         .to_string();
     if !created {
-        c.converge(&format!("/Groups/{}", segment(&id)), &group, &want).await?;
+        c.converge(&format!("/Groups/{}", segment(&id)), &group, &want)
+            .await?;
     }
     Ok(json!({"id": id, "display_name": name, "created": created}))
 }
@@ -106,7 +133,9 @@ fn users(args: &ArgMap) -> Result<Vec<String>, ActionError> {
     }
     all.dedup();
     if all.is_empty() {
-        return Err(ActionError::permanent("name the members: 'user' or 'users' (SCIM ids)"));
+        return Err(ActionError::permanent(
+            "name the members: 'user' or 'users' (SCIM ids)",
+        ));
     }
     Ok(all)
 }
@@ -123,8 +152,15 @@ fn member_ids(group: &Value) -> Vec<String> {
 }
 
 /// Writes the group's new member list: PATCH `ops`, else PUT with `members`.
-async fn write_members(c: &Client, group: &Value, ops: Vec<Value>, members: Vec<String>) -> Result<(), Failure> {
-    let id = get_ci(group, "id").and_then(Value::as_str).unwrap_or_default();
+async fn write_members(
+    c: &Client,
+    group: &Value,
+    ops: Vec<Value>,
+    members: Vec<String>,
+) -> Result<(), Failure> {
+    let id = get_ci(group, "id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let path = format!("/Groups/{}", segment(id));
     let features = c.features().await?;
     let version = if features.etag {
@@ -134,7 +170,8 @@ async fn write_members(c: &Client, group: &Value, ops: Vec<Value>, members: Vec<
     };
     if features.patch {
         let body = json!({"schemas": [PATCH_URN], "Operations": ops});
-        c.call(Method::PATCH, &path, &[], Some(&body), version).await?;
+        c.call(Method::PATCH, &path, &[], Some(&body), version)
+            .await?;
     } else {
         let mut whole = group.as_object().cloned().unwrap_or_default();
         whole.remove("meta");
@@ -142,8 +179,14 @@ async fn write_members(c: &Client, group: &Value, ops: Vec<Value>, members: Vec<
             "members".into(),
             members.iter().map(|m| json!({"value": m})).collect(),
         );
-        c.call(Method::PUT, &path, &[], Some(&Value::Object(whole)), version)
-            .await?;
+        c.call(
+            Method::PUT,
+            &path,
+            &[],
+            Some(&Value::Object(whole)),
+            version,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -185,7 +228,10 @@ pub(super) async fn remove(c: &Client, args: &ArgMap) -> Result<Value, Failure> 
             .iter()
             .map(|u| json!({"op": "remove", "path": format!("members[value eq {}]", quote(u))}))
             .collect();
-        let rest = members.into_iter().filter(|m| !removed.contains(m)).collect();
+        let rest = members
+            .into_iter()
+            .filter(|m| !removed.contains(m))
+            .collect();
         write_members(c, &group, ops, rest).await?;
     }
     Ok(json!({"group": group["id"], "removed": removed, "not_member": not_member}))

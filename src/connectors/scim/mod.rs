@@ -49,7 +49,11 @@ const DEFAULT_LIMITS: Limits = Limits {
     concurrency: 4,
 };
 
-const TARGET: &[(&str, bool)] = &[("user", false), ("external_id", false), ("user_name", false)];
+const TARGET: &[(&str, bool)] = &[
+    ("user", false),
+    ("external_id", false),
+    ("user_name", false),
+];
 
 /// The `scim.*` actions and the arguments each takes: (name, required).
 pub const ACTIONS: &[(&str, &[(&str, bool)])] = &[

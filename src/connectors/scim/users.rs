@@ -25,10 +25,16 @@ fn holds(have: Option<&Value>, want: &Value, fold: bool) -> bool {
         return want.is_null();
     };
     match (have, want) {
-        (_, Value::Object(w)) => w
-            .iter()
-            .all(|(k, v)| holds(get_ci(have, k), v, fold || k.eq_ignore_ascii_case("userName"))),
-        (Value::Array(h), Value::Array(w)) => w.iter().all(|x| h.iter().any(|y| holds(Some(y), x, fold))),
+        (_, Value::Object(w)) => w.iter().all(|(k, v)| {
+            holds(
+                get_ci(have, k),
+                v,
+                fold || k.eq_ignore_ascii_case("userName"),
+            )
+        }),
+        (Value::Array(h), Value::Array(w)) => {
+            w.iter().all(|x| h.iter().any(|y| holds(Some(y), x, fold)))
+        }
         (Value::String(h), Value::String(w)) if fold => h.eq_ignore_ascii_case(w),
         (Value::String(h), Value::Bool(w)) => h.eq_ignore_ascii_case(&w.to_string()),
         (h, w) => h == w,
@@ -71,14 +77,17 @@ impl Client {
                 match &want[k] {
                     Value::Object(ext) if k.starts_with("urn:") => {
                         for (sub, v) in ext {
-                            ops.push(json!({"op": "replace", "path": format!("{k}:{sub}"), "value": v}));
+                            ops.push(
+                                json!({"op": "replace", "path": format!("{k}:{sub}"), "value": v}),
+                            );
                         }
                     }
                     v => ops.push(json!({"op": "replace", "path": k, "value": v})),
                 }
             }
             let body = json!({"schemas": [PATCH_URN], "Operations": ops});
-            self.call(Method::PATCH, path, &[], Some(&body), version).await?;
+            self.call(Method::PATCH, path, &[], Some(&body), version)
+                .await?;
         } else {
             let mut whole = match current {
                 Value::Object(m) => m.clone(),
@@ -125,7 +134,13 @@ impl Client {
         Ok(found
             .into_iter()
             .filter(|u| {
-                str_at(u, attr).is_some_and(|v| if fold { v.eq_ignore_ascii_case(value) } else { v == value })
+                str_at(u, attr).is_some_and(|v| {
+                    if fold {
+                        v.eq_ignore_ascii_case(value)
+                    } else {
+                        v == value
+                    }
+                })
             })
             .collect())
     }
@@ -146,7 +161,16 @@ impl Client {
 
     /// A user by SCIM id; `None` when there is none.
     pub(super) async fn get_user(&self, id: &str) -> Result<Option<Value>, Failure> {
-        match self.call(Method::GET, &format!("/Users/{}", segment(id)), &[], None, None).await {
+        match self
+            .call(
+                Method::GET,
+                &format!("/Users/{}", segment(id)),
+                &[],
+                None,
+                None,
+            )
+            .await
+        {
             Ok(body) => Ok(Some(body)),
             Err(e) if e.status == 404 => Ok(None),
             Err(e) => Err(e.into()),
@@ -164,11 +188,18 @@ impl Client {
         if let Some(n) = args.opt_str("user_name")? {
             return self.find_user("userName", n).await;
         }
-        Err(ActionError::permanent("name the user: 'user' (SCIM id), 'external_id' or 'user_name'").into())
+        Err(
+            ActionError::permanent("name the user: 'user' (SCIM id), 'external_id' or 'user_name'")
+                .into(),
+        )
     }
 
     /// Looks the user up by external id, then by user name (refusing someone else's account).
-    async fn lookup(&self, user_name: &str, external_id: Option<&str>) -> Result<Option<Value>, Failure> {
+    async fn lookup(
+        &self,
+        user_name: &str,
+        external_id: Option<&str>,
+    ) -> Result<Option<Value>, Failure> {
         if let Some(x) = external_id {
             if let Some(u) = self.find_user("externalId", x).await? {
                 return Ok(Some(u));
@@ -209,7 +240,10 @@ fn wanted(args: &ArgMap) -> Result<Map<String, Value>, ActionError> {
         want.insert("name".into(), Value::Object(name));
     }
     if let Some(e) = args.opt_str("email")? {
-        want.insert("emails".into(), json!([{"value": e, "type": "work", "primary": true}]));
+        want.insert(
+            "emails".into(),
+            json!([{"value": e, "type": "work", "primary": true}]),
+        );
     }
     want.insert("active".into(), json!(args.bool_or("active", true)?));
     for (k, v) in args.map("attributes")? {
@@ -228,9 +262,22 @@ pub(super) async fn ensure(c: &Client, args: &ArgMap) -> Result<Value, Failure> 
         None => {
             let mut body = want.clone();
             let mut schemas = vec![json!(USER_URN)];
-            schemas.extend(body.keys().filter(|k| k.starts_with("urn:")).map(|k| json!(k)));
+            schemas.extend(
+                body.keys()
+                    .filter(|k| k.starts_with("urn:"))
+                    .map(|k| json!(k)),
+            );
             body.insert("schemas".into(), Value::Array(schemas));
-            match c.call(Method::POST, "/Users", &[], Some(&Value::Object(body)), None).await {
+            match c
+                .call(
+                    Method::POST,
+                    "/Users",
+                    &[],
+                    Some(&Value::Object(body)),
+                    None,
+                )
+                .await
+            {
                 Ok(body) => (body, true, false),
                 // Created meanwhile (a step executed again, another run): find and adopt it.
                 Err(e) if e.is_conflict() => match c.lookup(user_name, external_id).await? {
@@ -247,7 +294,8 @@ pub(super) async fn ensure(c: &Client, args: &ArgMap) -> Result<Value, Failure> 
     let updated = if created {
         Vec::new()
     } else {
-        c.converge(&format!("/Users/{}", segment(&id)), &user, &want).await?
+        c.converge(&format!("/Users/{}", segment(&id)), &user, &want)
+            .await?
     };
     Ok(json!({
         "id": id,
@@ -267,7 +315,9 @@ pub(super) async fn deactivate(c: &Client, args: &ArgMap) -> Result<Value, Failu
     let id = str_at(&user, "id").unwrap_or_default().to_string();
     let mut want = Map::new();
     want.insert("active".into(), json!(false));
-    let changed = c.converge(&format!("/Users/{}", segment(&id)), &user, &want).await?;
+    let changed = c
+        .converge(&format!("/Users/{}", segment(&id)), &user, &want)
+        .await?;
     Ok(json!({"id": id, "found": true, "active": false, "changed": !changed.is_empty()}))
 }
 
@@ -277,7 +327,16 @@ pub(super) async fn delete(c: &Client, args: &ArgMap) -> Result<Value, Failure> 
         return Ok(json!({"deleted": false}));
     };
     let id = str_at(&user, "id").unwrap_or_default().to_string();
-    match c.call(Method::DELETE, &format!("/Users/{}", segment(&id)), &[], None, None).await {
+    match c
+        .call(
+            Method::DELETE,
+            &format!("/Users/{}", segment(&id)),
+            &[],
+            None,
+            None,
+        )
+        .await
+    {
         Ok(_) => Ok(json!({"id": id, "deleted": true})),
         Err(e) if e.status == 404 => Ok(json!({"id": id, "deleted": false})),
         Err(e) => Err(e.into()),
@@ -297,18 +356,29 @@ mod tests {
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "R&D"},
         });
         let want = |v: Value| v.as_object().cloned().unwrap_or_default();
-        assert!(differing(&current, &want(json!({
-            "userName": "ada@contoso.com", "active": true, "name": {"givenName": "Ada"},
-            "emails": [{"value": "ada@contoso.com", "type": "work", "primary": true}],
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "R&D"},
-        })))
+        assert!(differing(
+            &current,
+            &want(json!({
+                "userName": "ada@contoso.com", "active": true, "name": {"givenName": "Ada"},
+                "emails": [{"value": "ada@contoso.com", "type": "work", "primary": true}],
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "R&D"},
+            }))
+        )
         .is_empty());
         assert_eq!(
-            differing(&current, &want(json!({
-                "active": false, "name": {"givenName": "Augusta"}, "title": "Countess",
-                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Maths"},
-            }))),
-            vec!["active", "name", "title", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]
+            differing(
+                &current,
+                &want(json!({
+                    "active": false, "name": {"givenName": "Augusta"}, "title": "Countess",
+                    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Maths"},
+                }))
+            ),
+            vec![
+                "active",
+                "name",
+                "title",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+            ]
         );
     }
 }
