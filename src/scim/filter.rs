@@ -349,7 +349,7 @@ impl<'t> Parser<'t> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::scim::path::scope;

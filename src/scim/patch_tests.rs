@@ -1,3 +1,4 @@
+#![allow(clippy::panic)]
 use serde_json::{json, Map, Value};
 
 use super::*;

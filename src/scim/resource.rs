@@ -413,7 +413,7 @@ fn remove_path(full: &mut Map<String, Value>, p: &Path) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 
