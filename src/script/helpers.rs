@@ -27,7 +27,7 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 /// How many compiled patterns the regex cache keeps. Playbooks use a
 /// handful; the bound only stops a script that builds patterns in a loop
 /// from growing memory without end.
-const REGEX_CACHE_SIZE: usize = 256;
+pub(super) const REGEX_CACHE_SIZE: usize = 256;
 /// Compiled-size cap of one pattern, to keep pathological patterns cheap.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
@@ -146,7 +146,11 @@ pub(crate) fn title_case(s: &str) -> String {
 /// A compiled pattern from the bounded cache.
 fn regex(pattern: &str) -> Result<Regex> {
     static CACHE: OnceLock<Mutex<HashMap<String, Regex>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    cached(CACHE.get_or_init(|| Mutex::new(HashMap::new())), pattern)
+}
+
+/// `pattern` compiled, from `cache` or into it (cleared when full).
+pub(super) fn cached(cache: &Mutex<HashMap<String, Regex>>, pattern: &str) -> Result<Regex> {
     // A panic while the lock was held cannot leave the map inconsistent
     // (it only inserts whole entries), so a poisoned lock is still usable.
     let mut cache = cache
