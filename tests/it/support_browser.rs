@@ -119,20 +119,30 @@ impl Browser {
     }
 
     async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.session));
+        match self.try_command(method.clone(), path, body).await {
+            Ok(v) => v,
+            Err((status, v)) => panic!("webdriver {method} {path}: {status} {v:#}"),
+        }
+    }
+
+    /// A WebDriver command: its value, or the status and body of its error.
+    async fn try_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, (reqwest::StatusCode, Value)> {
+        let mut req = self.http.request(method, format!("{}{path}", self.session));
         if let Some(b) = body {
             req = req.json(&b);
         }
         let resp = req.send().await.expect("webdriver request");
         let status = resp.status();
         let v: Value = resp.json().await.expect("webdriver answer");
-        assert!(
-            status.is_success(),
-            "webdriver {method} {path}: {status} {v:#}"
-        );
-        v["value"].clone()
+        match status.is_success() {
+            true => Ok(v["value"].clone()),
+            false => Err((status, v)),
+        }
     }
 
     pub async fn goto(&self, url: &str) {
@@ -154,8 +164,10 @@ impl Browser {
     /// The visible text of the page, every run of white space (table cells are separated by
     /// tabs, lines by line breaks) as one space.
     pub async fn text(&self) -> String {
-        let body = self.find("body").await;
-        let text = self.text_of(&body).await;
+        // One script call rather than find-then-read: pages that refresh themselves (a running
+        // run, an import in progress) would leave an element handle stale in between.
+        let v = self.script("return document.body.innerText").await;
+        let text = v.as_str().unwrap_or_default();
         text.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 
@@ -195,9 +207,24 @@ impl Browser {
         }
     }
 
+    /// Clicks the first element matching `css`, finding it again if the page replaced it
+    /// between the look-up and the click (self-refreshing pages).
     pub async fn click(&self, css: &str) {
-        let e = self.find(css).await;
-        self.click_on(&e).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let e = self.find(css).await;
+            let path = format!("/element/{}/click", e.id);
+            match self
+                .try_command(reqwest::Method::POST, &path, Some(json!({})))
+                .await
+            {
+                Ok(_) => return,
+                Err((_, v))
+                    if v["value"]["error"] == "stale element reference"
+                        && Instant::now() < deadline => {}
+                Err((status, v)) => panic!("webdriver click on '{css}': {status} {v:#}"),
+            }
+        }
     }
 
     pub async fn click_on(&self, e: &Element) {
