@@ -46,7 +46,7 @@ async fn killed_worker_resumes_without_repeating_completed_steps() {
     let mut first = ws.spawn_worker(&["--lease", "2s", "--concurrency", &concurrency]);
     let total = (RUNS * STEPS.len()) as u64;
     server
-        .wait_for_hits(total / 3, Duration::from_secs(20))
+        .wait_for_hits(total / 3, Duration::from_secs(60))
         .await;
     first.kill().await;
     let db = ws.db().await;
@@ -92,7 +92,7 @@ async fn killed_worker_resumes_without_repeating_completed_steps() {
         "--idle-check",
         "100ms",
     ]);
-    let exit = tokio::time::timeout(Duration::from_secs(25), second.child.wait())
+    let exit = tokio::time::timeout(Duration::from_secs(90), second.child.wait())
         .await
         .unwrap_or_else(|_| panic!("the second worker did not finish:\n{}", second.log()))
         .expect("wait for the second worker");
