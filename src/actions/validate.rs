@@ -31,7 +31,8 @@ struct Rule {
     email: bool,
     /// `true` for ISO dates (YYYY-MM-DD), or a chrono format such as `%d.%m.%Y`.
     date: Option<String>,
-    /// Replaces the generated reason.
+    /// Replaces the generated reason when a value is present but fails a check; a missing
+    /// required value always says "is required", which is what the reviewer must act on.
     message: Option<String>,
 }
 
@@ -242,14 +243,14 @@ fn field_text(person: &Value, field: &str) -> Option<String> {
 impl Rule {
     fn check(&self, person: &Value) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        let mut fail = |reason: String| {
-            out.push((self.field.clone(), self.message.clone().unwrap_or(reason)));
-        };
         let Some(text) = field_text(person, &self.field) else {
             if self.required {
-                fail("is required".into());
+                out.push((self.field.clone(), "is required".into()));
             }
             return out;
+        };
+        let mut fail = |reason: String| {
+            out.push((self.field.clone(), self.message.clone().unwrap_or(reason)));
         };
         if let Some((p, written)) = &self.pattern {
             if !p.is_match(&text) {

@@ -155,7 +155,13 @@ async fn the_hr_csv_onboards_the_valid_rows_and_parks_the_bad_ones_for_review() 
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|e| e["field"].as_str().map(String::from))
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e["field"].as_str().unwrap_or(""),
+                    e["reason"].as_str().unwrap_or("")
+                )
+            })
             .collect();
         assert!(
             !steps.contains_key("account"),
@@ -171,11 +177,20 @@ async fn the_hr_csv_onboards_the_valid_rows_and_parks_the_bad_ones_for_review() 
     assert_eq!(
         summary,
         [
-            ("E10005", vec!["given_name"]),
-            ("E10010", vec!["department"]),
-            ("E10015", vec!["location"]),
-            ("E10020", vec!["start_date"]),
-            ("E10041", vec!["family_name"]),
+            (
+                "E10005",
+                vec!["given_name: letters, spaces, apostrophes and hyphens only"]
+            ),
+            ("E10010", vec!["department: is required"]),
+            (
+                "E10015",
+                vec!["location: 'Atlantis' is not one of: Berlin, London, New York, San Francisco"]
+            ),
+            (
+                "E10020",
+                vec!["start_date: '13/19/2027' is not a date in the format %Y-%m-%d"]
+            ),
+            ("E10041", vec!["family_name: is required"]),
         ]
     );
     let users_before = before["entra"]["users"].as_array().map_or(0, Vec::len);
