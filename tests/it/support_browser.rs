@@ -227,15 +227,6 @@ impl Browser {
         }
     }
 
-    pub async fn click_on(&self, e: &Element) {
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{}/click", e.id),
-            Some(json!({})),
-        )
-        .await;
-    }
-
     /// Types `text` into the field `css` (a file input takes a path).
     pub async fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css).await;
@@ -262,17 +253,6 @@ impl Browser {
             Some(json!({ "text": path.display().to_string() })),
         )
         .await;
-    }
-
-    pub async fn text_of(&self, e: &Element) -> String {
-        let v = self
-            .command(
-                reqwest::Method::GET,
-                &format!("/element/{}/text", e.id),
-                None,
-            )
-            .await;
-        v.as_str().unwrap_or_default().to_string()
     }
 
     /// Runs a script in the page; returns its result.
