@@ -45,6 +45,7 @@ mod triggers_schedule;
 mod triggers_webhook;
 
 mod sandbox_conformance;
+mod sandbox_delta;
 mod sandbox_faults;
 mod sandbox_google;
 mod sandbox_graph;
