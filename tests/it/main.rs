@@ -23,6 +23,7 @@ mod email;
 mod entra;
 mod entra_contract;
 mod google;
+mod google_writes;
 mod hr;
 mod imports;
 mod imports_http;
