@@ -100,13 +100,44 @@ async fn members_of(c: &Client, key: &str, nested: bool) -> Result<Value, Action
     }))
 }
 
-/// `google.ensure_group` (`email`, `name`, `description`) → `id`, `email`, `name`, `created`.
-/// An existing group with the address is success; its name and description are left alone
-/// (they may have been edited in Google on purpose).
+/// `google.ensure_group` (`email`, `name`, `description`) → `id`, `email`, `name`, `created`;
+/// or several at once (`groups: {email: name}`) → `created` and `existing` (addresses). An
+/// existing group with the address is success; its name and description are left alone (they
+/// may have been edited in Google on purpose).
 pub async fn ensure(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
-    let email = args.str("email")?.trim().to_ascii_lowercase();
-    let name = args.opt_str("name")?;
-    let description = args.opt_str("description")?;
+    let many = args.map("groups")?;
+    if args.opt_str("email")?.is_none() {
+        if many.is_empty() && args.value("groups").is_none() {
+            return Err(ActionError::permanent(
+                "give 'email' (one group) or 'groups: {email: name}'",
+            ));
+        }
+        let (mut created, mut existing) = (Vec::new(), Vec::new());
+        for (email, name) in many {
+            let one = ensure_one(c, &email, name.as_str(), args.opt_str("description")?).await?;
+            match one.get("created") {
+                Some(Value::Bool(true)) => created.push(one["email"].clone()),
+                _ => existing.push(one["email"].clone()),
+            }
+        }
+        return Ok(json!({ "created": created, "existing": existing }));
+    }
+    ensure_one(
+        c,
+        args.str("email")?,
+        args.opt_str("name")?,
+        args.opt_str("description")?,
+    )
+    .await
+}
+
+async fn ensure_one(
+    c: &Client,
+    email: &str,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> Result<Value, ActionError> {
+    let email = email.trim().to_ascii_lowercase();
     let outputs = |g: &Value, created: bool| {
         json!({
             "id": g.get("id").cloned().unwrap_or(Value::Null),

@@ -30,7 +30,8 @@
 //!   name and fields. An address held by a user with another external id is refused.
 //! - `google.unsuspend_user` (`user`) → `suspended: false`, `changed`.
 //! - `google.delete_user` (`user`) → `deleted` (false when there was no such user).
-//! - `google.ensure_group` (`email`; `name`, `description`) → `id`, `email`, `name`, `created`.
+//! - `google.ensure_group` (`email`; `name`, `description`) → `id`, `email`, `name`, `created`;
+//!   or `groups: {email: name}` → `created`, `existing` (addresses).
 //! - `google.add_member` / `google.remove_member` (`group` + `member`: an address or a list, or
 //!   `members: {group: [address]}`; `role` for adds, default MEMBER) → `added`/`already` or
 //!   `removed`/`absent` by group. Already a member, or not one, is success.
@@ -101,7 +102,12 @@ pub const ACTIONS: &[(&str, &[(&str, bool)])] = &[
     ),
     (
         "google.ensure_group",
-        &[("email", true), ("name", false), ("description", false)],
+        &[
+            ("email", false),
+            ("name", false),
+            ("description", false),
+            ("groups", false),
+        ],
     ),
     (
         "google.add_member",
