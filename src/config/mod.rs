@@ -35,7 +35,7 @@ pub use imports::{
 };
 pub use scim::{ScimPaths, ScimTrigger};
 pub use server::{ConsoleConfig, SecureCookies, ServerConfig};
-pub use triggers::{DatesConfig, GooglePush, GoogleTrigger, TriggersConfig};
+pub use triggers::{DatesConfig, EntraTrigger, GooglePush, GoogleTrigger, TriggersConfig};
 pub use webhooks::{FieldMapping, FieldRule, WebhookConfig, DEFAULT_SIGNATURE_HEADER};
 
 use crate::secret::SecretRef;

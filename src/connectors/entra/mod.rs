@@ -8,6 +8,7 @@
 
 mod auth;
 mod bulk;
+mod delta;
 mod graph;
 mod groups;
 mod licenses;
@@ -19,6 +20,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+pub use delta::{DeltaFailure, DeltaPage};
 pub use graph::GraphError;
 
 use super::args::ArgMap;

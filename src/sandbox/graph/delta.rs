@@ -246,7 +246,8 @@ pub fn delta(ctx: &Ctx, tracked: Tracked) -> GraphResult {
     let mut st = ctx.world.lock();
     let entra = &mut st.entra;
     let pending = if let Some(skip) = ctx.call.query("$skiptoken") {
-        match entra.delta.pending.remove(skip) {
+        // A page link can be followed again (a client that crashed before storing its answer).
+        match entra.delta.pending.get(skip).cloned() {
             Some(p) if p.tracked == tracked => p,
             _ => return Err(sync_state_not_found()),
         }
