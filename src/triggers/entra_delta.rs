@@ -38,6 +38,9 @@ const USERS_LINK: &str = "users.link";
 /// Set while the first round over a new tenant (the baseline) is under way.
 const BASELINE: &str = "users.baseline";
 const GROUP_PREFIX: &str = "group:";
+/// Set while a full groups round is under way: the group state is partial until it ends, so
+/// memberships are not re-evaluated before.
+const GROUPS_FULL: &str = "groups.full";
 
 /// Why a poll stopped early (what was observed and stored before stays).
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +182,19 @@ impl Poller {
         let mut report = PollReport::default();
         let mut budget = Budget(self.settings.max_pages);
         let mut touched: BTreeSet<String> = BTreeSet::new();
+        let users_started = self.state(USERS_LINK).await?.is_some();
+        if !users_started && self.settings.baseline && self.state(BASELINE).await?.is_none() {
+            // A first round over a tenant Roster has never seen is the baseline.
+            let known = self
+                .engine
+                .store()
+                .subjects(&self.settings.source)
+                .await
+                .map_err(EngineError::from)?;
+            if known.is_empty() {
+                self.set_state(BASELINE, "1").await?;
+            }
+        }
         let groups_done = self
             .groups_round(&mut report, &mut budget, &mut touched)
             .await?;
@@ -188,11 +204,15 @@ impl Poller {
         } else {
             false
         };
-        // Members whose groups changed but whose user object did not.
-        if !touched.is_empty() {
+        // Members whose groups changed but whose user object did not. (Before the first users
+        // round has begun there is nothing to compare with: that round lists everyone.)
+        let partial = self.state(GROUPS_FULL).await?.is_some();
+        if !touched.is_empty() && users_started && !partial {
             let groups = self.groups().await?;
+            let baseline = self.state(BASELINE).await?.is_some();
             for id in touched {
-                self.observe_member(&mut report, &groups, &id).await?;
+                self.observe_member(&mut report, &groups, &id, baseline)
+                    .await?;
             }
         }
         report.complete = groups_done && users_done;
@@ -251,6 +271,7 @@ impl Poller {
                     .store()
                     .clear_trigger_states(&self.key, GROUP_PREFIX)
                     .await?;
+                self.set_state(GROUPS_FULL, "1").await?;
             }
             report.pages += 1;
             let mut groups = self.groups().await?;
@@ -301,6 +322,23 @@ impl Poller {
                 (Some(next), _) => self.set_state(GROUPS_LINK, &next).await?,
                 (None, Some(delta)) => {
                     self.set_state(GROUPS_LINK, &delta).await?;
+                    if self.state(GROUPS_FULL).await?.is_some() {
+                        // Memberships are whole again: everyone is re-evaluated against them.
+                        for (_, g) in self.groups().await? {
+                            touched.extend(g.members);
+                        }
+                        let known = self
+                            .engine
+                            .store()
+                            .subjects(&self.settings.source)
+                            .await
+                            .map_err(EngineError::from)?;
+                        touched.extend(known.into_iter().map(|(id, _)| id));
+                        self.engine
+                            .store()
+                            .clear_trigger_states(&self.key, GROUPS_FULL)
+                            .await?;
+                    }
                     return Ok(true);
                 }
                 (None, None) => {
@@ -340,18 +378,6 @@ impl Poller {
     ) -> Result<bool, PollError> {
         let first = format!("/users/delta?$select={}", entra_user::SELECT);
         let source = &self.settings.source;
-        if self.state(USERS_LINK).await?.is_none() {
-            // A round from scratch: the baseline when Roster has never seen this tenant.
-            let known = self
-                .engine
-                .store()
-                .subjects(source)
-                .await
-                .map_err(EngineError::from)?;
-            if known.is_empty() && self.settings.baseline {
-                self.set_state(BASELINE, "1").await?;
-            }
-        }
         let groups = self.groups().await?;
         let mut seen: HashSet<String> = HashSet::new();
         // Whether this poll read the round from its first page (a full round).
@@ -480,6 +506,7 @@ impl Poller {
         report: &mut PollReport,
         groups: &BTreeMap<String, GroupState>,
         id: &str,
+        baseline: bool,
     ) -> Result<(), PollError> {
         let previous = self
             .engine
@@ -514,7 +541,8 @@ impl Poller {
         if gone && !in_scope {
             return Ok(());
         }
-        self.observe_raw(report, groups, raw, previous, false).await
+        self.observe_raw(report, groups, raw, previous, baseline)
+            .await
     }
 
     async fn observe(

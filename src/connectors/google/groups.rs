@@ -201,7 +201,7 @@ fn pairs(args: &ArgMap) -> Result<Vec<(String, Vec<String>)>, ActionError> {
         };
         out.push((group, members));
     }
-    if out.is_empty() {
+    if out.is_empty() && args.value("members").is_none() {
         return Err(ActionError::permanent(
             "give 'group' and 'member', or 'members: {group: [addresses]}'",
         ));
