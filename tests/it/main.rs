@@ -43,6 +43,7 @@ mod serve;
 mod serve_intake;
 mod timers;
 mod triggers_dates;
+mod triggers_entra;
 mod triggers_google;
 mod triggers_schedule;
 mod triggers_webhook;
