@@ -304,3 +304,97 @@ fn delta_requests(e: &E2g) -> u64 {
         .as_u64()
         .unwrap_or(0)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_deleted_in_entra_is_suspended_then_deleted_after_the_delay() {
+    let short = shipped("provision-google-from-entra").replace("duration: 30d", "duration: 1s");
+    let e = E2g::start(&[short], MAPPING, "").await;
+    e.poll().await;
+    let id = e
+        .entra_user("joni.sherman@contoso.onmicrosoft.com", "Joni", "Sherman")
+        .await;
+    e.poll().await;
+    e.settle().await;
+    assert_eq!(e.google_users_of(&id).len(), 1);
+    let r = e.graph("DELETE", &format!("/v1.0/users/{id}"), None).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = e.poll().await;
+    assert_eq!(r.events, vec!["person.left"], "{r:?}");
+    let (run, status) = last_run(&e).await;
+    let steps = e.steps(&run).await;
+    assert_eq!(status, "succeeded", "{steps:#?}");
+    assert_eq!(steps["suspend"]["status"], "succeeded", "{steps:#?}");
+    assert_eq!(steps["delete"]["outputs"]["deleted"], true, "{steps:#?}");
+    assert!(e.google_users_of(&id).is_empty(), "deleted after the delay");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_group_mirror_stops_for_approval_before_a_mass_removal() {
+    let e = E2g::start(&[], MAPPING, "").await;
+    let r = e
+        .graph(
+            "POST",
+            "/v1.0/groups",
+            Some(json!({"displayName": "Platform", "mailEnabled": false,
+                "mailNickname": "platformx", "securityEnabled": true})),
+        )
+        .await;
+    let gid = r.body["id"].as_str().unwrap_or_default().to_string();
+    // The Google group already has three members the Entra group does not have.
+    let t = e.sb.google_token().await;
+    let dir = "/admin/directory/v1";
+    let made =
+        e.sb.send(
+            "POST",
+            &format!("{dir}/groups"),
+            &t,
+            &json!({"email": "platform@groups.contoso.com"}),
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.text);
+    for m in [
+        "ada.lovelace@contoso.com",
+        "grace.hopper@contoso.com",
+        "alan.turing@contoso.com",
+    ] {
+        let r =
+            e.sb.send(
+                "POST",
+                &format!("{dir}/groups/platform@groups.contoso.com/members"),
+                &t,
+                &json!({"email": m}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let scoped = shipped("mirror-groups-to-google")
+        .replace("groups: \"[]\"", &format!("groups: '[\"{gid}\"]'"));
+    let pb = roster::playbook::load_text("mirror.yaml", &scoped, e.engine.scripting())
+        .unwrap_or_else(|d| panic!("{d}"));
+    let pb = e.engine.register(pb).await.expect("register");
+    let run = e
+        .engine
+        .start(&pb, json!({"id": "manual"}), None)
+        .await
+        .expect("start")
+        .expect("a run");
+    e.settle().await;
+    let status = e
+        .runs()
+        .await
+        .into_iter()
+        .find(|(id, _, _)| id == &run)
+        .map(|(_, _, s)| s)
+        .unwrap_or_default();
+    let steps = e.steps(&run).await;
+    assert_eq!(status, "approval", "{steps:#?}");
+    assert_eq!(steps["diff"]["outputs"]["worst_share"], 1.0);
+    let group = e
+        .google_group("platform@groups.contoso.com")
+        .expect("group");
+    assert_eq!(
+        group["members"].as_array().map(Vec::len),
+        Some(3),
+        "nothing is removed before the approval"
+    );
+}
