@@ -116,3 +116,37 @@ impl IdentityConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::config::Config;
+
+    fn load(yaml: &str) -> Result<Config, String> {
+        Config::from_parts("roster.yaml", Some(yaml), &[], std::env::temp_dir())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_mapping_is_read_with_defaults_and_bad_values_name_their_key() {
+        let c =
+            load("identity:\n  google:\n    domains: { contoso.onmicrosoft.com: contoso.com }\n")
+                .unwrap();
+        let g = &c.identity.google;
+        assert_eq!(g.users_by, super::UsersBy::Upn);
+        assert_eq!(g.guests, super::Guests::Skip);
+        assert!(g.security_groups_only);
+        assert_eq!(g.domains["contoso.onmicrosoft.com"], "contoso.com");
+
+        let e = load("identity:\n  google:\n    groups_by: name\n").unwrap_err();
+        assert!(e.contains("identity.google.groups_domain"), "{e}");
+        let e = load("identity:\n  google:\n    domains: { contoso.onmicrosoft.com: nodot }\n")
+            .unwrap_err();
+        assert!(
+            e.contains("identity.google.domains.contoso.onmicrosoft.com"),
+            "{e}"
+        );
+        let e = load("identity:\n  google:\n    users_by: email\n").unwrap_err();
+        assert!(e.contains("users_by") || e.contains("email"), "{e}");
+    }
+}
