@@ -197,3 +197,71 @@ async fn suspend_unsuspend_delete_and_group_writes_are_idempotent_ensures() {
         .unwrap();
     assert_eq!(ada["suspended"], false);
 }
+
+const PLANNED: &str = r#"
+name: planned
+on: [ { manual: {} } ]
+steps:
+  - id: new_user
+    uses: google.create_user
+    with: { primary_email: megan.bowen@contoso.com, given_name: Megan, family_name: Bowen, external_id: "e-1" }
+  - id: adopt
+    uses: google.create_user
+    with: { primary_email: ada.lovelace@contoso.com, given_name: Ada, family_name: Lovelace, external_id: "e-2" }
+  - { id: unsuspend, uses: google.unsuspend_user, with: { user: alan.turing@contoso.com } }
+  - { id: delete_missing, uses: google.delete_user, with: { user: nobody@contoso.com } }
+  - { id: new_group, uses: google.ensure_group, with: { email: finance@contoso.com } }
+  - { id: old_group, uses: google.ensure_group, with: { email: all-staff@contoso.com } }
+  - { id: join, uses: google.add_member, with: { group: all-staff@contoso.com, member: ada.lovelace@contoso.com } }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_previews_the_google_writes_with_reads_only() {
+    let sb = sandbox_with(
+        SandboxSeed::default_seed(),
+        FaultConfig::default(),
+        "127.0.0.1:0",
+    )
+    .await;
+    let ws = Workspace::new();
+    config(&ws, &sb.url());
+    let pb = ws.write_playbook("planned", PLANNED);
+    let who = ws.write_person("p", &person("E1"));
+    let before = sb.state()["google"].clone();
+    let out = ws
+        .roster(&[
+            "--json",
+            "plan",
+            pb.to_str().unwrap(),
+            "--person",
+            who.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(sb.state()["google"], before, "the plan changed nothing");
+    let plan = out.json();
+    let steps = plan["people"][0]["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let effect = |id: &str| {
+        steps
+            .iter()
+            .find(|s| s["step"] == id)
+            .map(|s| s["effect"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_else(|| panic!("no step {id} in {plan:#}"))
+    };
+    assert_eq!(effect("new_user"), "create");
+    assert_eq!(effect("adopt"), "change", "the external id would be added");
+    assert_eq!(effect("unsuspend"), "change");
+    assert_eq!(effect("delete_missing"), "unchanged");
+    assert_eq!(effect("new_group"), "create");
+    assert_eq!(effect("old_group"), "unchanged");
+    assert!(["add", "unchanged"].contains(&effect("join").as_str()));
+    for route in sb.state()["requests"].as_object().unwrap().keys() {
+        assert!(
+            route.starts_with("GET ") || route.ends_with("/token"),
+            "the plan sent {route}"
+        );
+    }
+}

@@ -22,19 +22,19 @@ use crate::connectors::segment;
 const DEFAULT_ID_TYPE: &str = "entra";
 
 /// What `google.create_user` asks for.
-struct Wanted {
-    email: String,
+pub(super) struct Wanted {
+    pub(super) email: String,
     given: String,
     family: String,
-    external_id: Option<String>,
-    id_type: String,
+    pub(super) external_id: Option<String>,
+    pub(super) id_type: String,
     org_unit: Option<String>,
     suspended: Option<bool>,
     set: Map<String, Value>,
 }
 
 impl Wanted {
-    fn read(args: &ArgMap) -> Result<Wanted, ActionError> {
+    pub(super) fn read(args: &ArgMap) -> Result<Wanted, ActionError> {
         let email = args.str("primary_email")?.trim().to_ascii_lowercase();
         if !email.contains('@') {
             return Err(ActionError::permanent(format!(
@@ -79,7 +79,7 @@ impl Wanted {
     }
 
     /// The external id stored on `user` under our `customType`, if any.
-    fn stored_id<'u>(&self, user: &'u Value) -> Option<&'u str> {
+    pub(super) fn stored_id<'u>(&self, user: &'u Value) -> Option<&'u str> {
         user.get("externalIds")?
             .as_array()?
             .iter()
@@ -88,7 +88,7 @@ impl Wanted {
     }
 
     /// The fields of an existing `user` that differ from what is wanted.
-    fn patch(&self, user: &Value) -> Map<String, Value> {
+    pub(super) fn patch(&self, user: &Value) -> Map<String, Value> {
         let mut p = Map::new();
         let current = user
             .get("primaryEmail")
@@ -165,7 +165,7 @@ fn random_password() -> String {
 
 /// The user whose stored external id is `id` (users.list `query=externalId:…`, then the
 /// entry's `customType` checked, as the search matches any type).
-async fn by_external_id(c: &Client, w: &Wanted) -> Result<Option<Value>, ActionError> {
+pub(super) async fn by_external_id(c: &Client, w: &Wanted) -> Result<Option<Value>, ActionError> {
     let Some(id) = &w.external_id else {
         return Ok(None);
     };
