@@ -253,6 +253,8 @@ impl Poller {
             }
             report.pages += 1;
             let baseline = self.state(BASELINE).await?.is_some();
+            // The page's observations go in one transaction (one commit, not one per user).
+            let mut batch = Vec::with_capacity(page.items.len());
             for item in &page.items {
                 let Some(id) = item.get("id").and_then(Value::as_str) else {
                     continue;
@@ -261,10 +263,8 @@ impl Poller {
                 seen.insert(id.to_string());
                 let previous = self.engine.store().subject(source, id).await?;
                 if item.get("@removed").is_some() {
-                    if let Some(mut p) = previous {
-                        if let Some(gone) = terminated(&mut p) {
-                            self.observe(report, gone, false).await?;
-                        }
+                    if let Some(gone) = previous.and_then(|mut p| terminated(&mut p)) {
+                        batch.push(gone);
                     }
                     continue;
                 }
@@ -276,9 +276,9 @@ impl Poller {
                         }
                     }
                 }
-                self.observe_raw(report, &groups, raw, previous, baseline)
-                    .await?;
+                batch.extend(self.sighting(&groups, raw, previous.is_some()));
             }
+            self.observe_all(report, batch, baseline).await?;
             match (page.next_link, page.delta_link) {
                 (Some(next), _) => self.set_state(USERS_LINK, &next).await?,
                 (None, Some(delta)) => {
@@ -315,46 +315,33 @@ impl Poller {
             .subjects(&self.settings.source)
             .await
             .map_err(EngineError::from)?;
-        for (id, mut previous) in known {
-            if seen.contains(&id) {
-                continue;
-            }
-            if let Some(gone) = terminated(&mut previous) {
-                self.observe(report, gone, false).await?;
-            }
-        }
-        Ok(())
+        let gone: Vec<Value> = known
+            .into_iter()
+            .filter(|(id, _)| !seen.contains(id))
+            .filter_map(|(_, mut previous)| terminated(&mut previous))
+            .collect();
+        self.observe_all(report, gone, false).await
     }
 
-    /// Observes a user from its Graph properties, in or out of scope.
-    async fn observe_raw(
+    /// What to observe of a user, from its Graph properties: the person when in scope, the
+    /// person as terminated when out of scope but followed until now (`known`), else nothing.
+    fn sighting(
         &self,
-        report: &mut PollReport,
         groups: &BTreeMap<String, GroupState>,
         raw: Map<String, Value>,
-        previous: Option<Value>,
-        baseline: bool,
-    ) -> Result<(), PollError> {
-        let id = raw
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let (in_scope, names) = self.scope(groups, &id);
-        let Some(person) = entra_user::person(&raw, &names) else {
-            return Ok(());
-        };
+        known: bool,
+    ) -> Option<Value> {
+        let id = raw.get("id").and_then(Value::as_str).unwrap_or_default();
+        let (in_scope, names) = self.scope(groups, id);
+        let mut person = entra_user::person(&raw, &names)?;
         if in_scope {
-            return self.observe(report, person, baseline).await;
+            return Some(person);
         }
         // Out of scope: someone Roster followed has left it; anyone else is not observed.
-        if previous.is_some() {
-            let mut p = person;
-            if let Some(gone) = terminated(&mut p) {
-                self.observe(report, gone, baseline).await?;
-            }
+        if known {
+            return terminated(&mut person);
         }
-        Ok(())
+        None
     }
 
     /// A user whose groups changed (their user object did not): observed again with the new
@@ -399,42 +386,36 @@ impl Poller {
         if gone && !in_scope {
             return Ok(());
         }
-        self.observe_raw(report, groups, raw, previous, baseline)
-            .await
+        let batch: Vec<Value> = self
+            .sighting(groups, raw, previous.is_some())
+            .into_iter()
+            .collect();
+        self.observe_all(report, batch, baseline).await
     }
 
-    async fn observe(
+    /// Observes `people` from the source in one transaction and tallies the outcomes.
+    async fn observe_all(
         &self,
         report: &mut PollReport,
-        person: Value,
+        people: Vec<Value>,
         baseline: bool,
     ) -> Result<(), PollError> {
-        let s = &self.settings;
-        report.users += 1;
-        let outcome = if baseline {
-            self.engine
-                .observe_baseline(&self.playbooks, &s.source, person)
-                .await?
-        } else {
-            self.engine
-                .observe(&self.playbooks, &s.source, person)
-                .await?
-        };
-        match outcome {
-            ObservationOutcome::Recorded { event_id, .. } => {
-                let kind = self
-                    .engine
-                    .store()
-                    .event_body(&event_id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|b| b.get("type").and_then(Value::as_str).map(String::from))
-                    .unwrap_or_default();
-                report.events.push(kind);
+        if people.is_empty() {
+            return Ok(());
+        }
+        let records = self
+            .engine
+            .observe_batch_as(&self.playbooks, &self.settings.source, people, baseline)
+            .await?;
+        for r in records {
+            report.users += 1;
+            match (r.outcome, r.event) {
+                (ObservationOutcome::Recorded { .. }, Some((event, _))) => {
+                    report.events.push(event.kind)
+                }
+                (ObservationOutcome::Unchanged, _) => report.unchanged += 1,
+                _ => {}
             }
-            ObservationOutcome::Unchanged => report.unchanged += 1,
-            _ => {}
         }
         Ok(())
     }
