@@ -30,11 +30,11 @@ impl Store {
         prefix: &str,
     ) -> Result<Vec<(String, String)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT key, value FROM trigger_state WHERE trigger = ? AND substr(key, 1, ?) = ? \
-             ORDER BY key",
+            "SELECT key, value FROM trigger_state \
+             WHERE trigger = ? AND substr(key, 1, length(?)) = ? ORDER BY key",
         )
         .bind(trigger)
-        .bind(prefix.len() as i64)
+        .bind(prefix)
         .bind(prefix)
         .fetch_all(&self.pool)
         .await?;
@@ -71,12 +71,72 @@ impl Store {
         trigger: &str,
         prefix: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM trigger_state WHERE trigger = ? AND substr(key, 1, ?) = ?")
-            .bind(trigger)
-            .bind(prefix.len() as i64)
-            .bind(prefix)
-            .execute(&self.pool)
-            .await?;
+        // `length(?)` rather than a bound integer: portable to PostgreSQL's substr(text, int, int).
+        sqlx::query(
+            "DELETE FROM trigger_state WHERE trigger = ? AND substr(key, 1, length(?)) = ?",
+        )
+        .bind(trigger)
+        .bind(prefix)
+        .bind(prefix)
+        .execute(&self.pool)
+        .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::StoreOptions;
+    use super::*;
+
+    #[tokio::test]
+    async fn values_are_kept_by_trigger_and_key_and_cleared_by_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
+        let t = "entra:entra";
+        store
+            .set_trigger_state(t, "users.link", "a", 1)
+            .await
+            .unwrap();
+        store
+            .set_trigger_state(t, "users.link", "b", 2)
+            .await
+            .unwrap();
+        store
+            .set_trigger_state(t, "group:1", "{}", 2)
+            .await
+            .unwrap();
+        store
+            .set_trigger_state(t, "group:2", "{}", 2)
+            .await
+            .unwrap();
+        store
+            .set_trigger_state("other", "group:3", "{}", 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .trigger_state(t, "users.link")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("b")
+        );
+        let groups = store.trigger_states(t, "group:").await.unwrap();
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].0, "group:1");
+        store.clear_trigger_states(t, "group:").await.unwrap();
+        assert!(store.trigger_states(t, "group:").await.unwrap().is_empty());
+        assert_eq!(
+            store.trigger_states("other", "group:").await.unwrap().len(),
+            1
+        );
+        assert!(store
+            .trigger_state(t, "users.link")
+            .await
+            .unwrap()
+            .is_some());
     }
 }
