@@ -5,10 +5,11 @@
 //! membership change re-observes the members concerned: their `custom.groups` changes, which
 //! is a `person.changed` a playbook can react to (`event.changes["custom.groups"]`).
 //!
-//! Durability: after every page the link to request next (Graph's `@odata.nextLink` mid-round,
-//! its `@odata.deltaLink` between rounds) is stored in `trigger_state`, with the groups seen, so
-//! a restart resumes at the page where it stopped; a page that was observed but whose link was
-//! not stored yet is read again, which the diff makes harmless (unchanged → no event). When
+//! Durability: a page's observations are recorded in one transaction; after it the link to
+//! request next (Graph's `@odata.nextLink` mid-round, its `@odata.deltaLink` between rounds)
+//! is stored in `trigger_state`, with the groups seen, so a restart resumes at the page where
+//! it stopped; a page that was observed but whose link was not stored yet is read again, which
+//! the diff makes harmless (unchanged → no event). When
 //! Graph no longer knows a token (`410 Gone` / `syncStateNotFound`) the poller forgets its
 //! links and groups and starts a full round; users Roster knows that a completed full round no
 //! longer lists are observed as gone.
