@@ -173,7 +173,13 @@ impl Call {
         };
         // A user without a usable Google address is a person's decision, never a silent drop:
         // the run parks in the review queue with the reason, like a failed `validate`.
-        if self.name == "identity.google_user" && out.get("outcome") == Some(&json!("review")) {
+        let mut out = out;
+        let park = self.name == "identity.google_user"
+            && out
+                .as_object_mut()
+                .and_then(|o| o.remove("park"))
+                .is_some_and(|p| p == json!(true));
+        if park {
             let reason = out.get("reason").cloned().unwrap_or(Value::Null);
             let mut outputs = out;
             outputs["valid"] = json!(false);

@@ -34,6 +34,7 @@ pub const ACTIONS: &[(&str, &[(&str, bool)])] = &[
             ("mail", false),
             ("user_type", false),
             ("address", false),
+            ("on_unusable", false),
         ],
     ),
     ("identity.google_groups", &[("groups", true)]),
@@ -59,9 +60,29 @@ pub async fn execute(
 
 /// `identity.google_user` → `outcome` (`provision` | `skip` | `review`), `address`, `reason`.
 /// `address` (say a reviewer's correction, `person.custom.google_address`) overrides the
-/// mapping when it is a routable address.
+/// mapping when it is a routable address. With `on_unusable: review` (the default) a `review`
+/// outcome parks the step in the review queue (`actions::connector`); `report` only reports it
+/// (a leaver without an address has nothing to review).
 fn google_user(connections: &Connections, args: &ArgMap) -> Result<Value, ActionError> {
     let m = connections.mapping();
+    let report = match args.opt_str("on_unusable")? {
+        None | Some("review") => false,
+        Some("report") => true,
+        Some(other) => {
+            return Err(ActionError::permanent(format!(
+                "on_unusable '{other}': use review or report"
+            )))
+        }
+    };
+    let mut out = google_user_address(m, args)?;
+    out["park"] = json!(!report && out["outcome"] == "review");
+    Ok(out)
+}
+
+fn google_user_address(
+    m: &crate::config::GoogleMapping,
+    args: &ArgMap,
+) -> Result<Value, ActionError> {
     if let Some(a) = args
         .opt_str("address")?
         .map(str::trim)

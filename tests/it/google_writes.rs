@@ -265,3 +265,30 @@ async fn a_plan_previews_the_google_writes_with_reads_only() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_address_is_only_reported_when_asked() {
+    let ws = Workspace::new();
+    config(&ws, "http://127.0.0.1:9");
+    let yaml = r#"
+name: mapping
+on: [ { manual: {} } ]
+steps:
+  - id: address
+    uses: identity.google_user
+    with: { upn: x@fabrikam.onmicrosoft.com, on_unusable: report }
+  - id: guest
+    uses: identity.google_user
+    with: { upn: "ann_partner.com#EXT#@fabrikam.onmicrosoft.com" }
+"#;
+    let (code, shown) = run(&ws, yaml).await;
+    assert_eq!(code, 0, "{shown:#}");
+    let out = &step(&shown, "address")["outputs"];
+    assert_eq!(out["outcome"], "review");
+    assert!(
+        out["reason"].as_str().unwrap().contains("cannot verify"),
+        "{out}"
+    );
+    assert!(out.get("park").is_none(), "{out}");
+    assert_eq!(step(&shown, "guest")["outputs"]["outcome"], "skip");
+}
