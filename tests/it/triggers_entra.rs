@@ -97,4 +97,23 @@ async fn only_members_of_the_scope_groups_are_observed_and_membership_changes_ar
     // Nothing changed: nothing fires, one cheap round each.
     let r = e.poll().await;
     assert!(r.events.is_empty() && r.complete, "{r:?}");
+
+    // Deleted while Graph forgot the tokens: the full round that follows does not list them,
+    // so they leave; nobody else fires.
+    let r = e
+        .graph("DELETE", &format!("/v1.0/users/{outside}"), None)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    e.sb.sandbox.expire_delta_tokens();
+    let r = e.poll().await;
+    assert!(r.resynced && r.complete, "{r:?}");
+    assert_eq!(r.events, vec!["person.left"], "{r:?}");
+    let seen = e
+        .engine
+        .store()
+        .subject("entra", &outside)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen["status"], "terminated");
 }
