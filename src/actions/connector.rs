@@ -2,7 +2,7 @@
 //! templates at load time, rendered into an `ArgMap` when the step runs, and executed by the
 //! connection named in `connection:` (default: `default_connection`, e.g. `entra`, `smtp`).
 
-use serde_json::Map;
+use serde_json::{json, Map, Value};
 
 use super::{ActionError, Outcome, StepContext};
 use crate::connectors::args::ArgMap;
@@ -171,6 +171,21 @@ impl Call {
                 )))
             }
         };
+        // A user without a usable Google address is a person's decision, never a silent drop:
+        // the run parks in the review queue with the reason, like a failed `validate`.
+        let mut out = out;
+        let park = self.name == "identity.google_user"
+            && out
+                .as_object_mut()
+                .and_then(|o| o.remove("park"))
+                .is_some_and(|p| p == json!(true));
+        if park {
+            let reason = out.get("reason").cloned().unwrap_or(Value::Null);
+            let mut outputs = out;
+            outputs["valid"] = json!(false);
+            outputs["errors"] = json!([{ "field": "custom.google_address", "reason": reason }]);
+            return Ok(Outcome::Park(super::Park::Review { outputs }));
+        }
         Ok(Outcome::Done(out))
     }
 }

@@ -7,6 +7,7 @@
 //! `{ file: PATH }`; a literal at a secret's key is refused with the place it was found.
 
 mod connections;
+mod identity;
 mod imports;
 mod scim;
 mod server;
@@ -27,13 +28,14 @@ pub use connections::{
     Limits, ScimConfig, SmtpConfig, SmtpSecurity,
 };
 
+pub use identity::{GoogleMapping, GroupsBy, Guests, IdentityConfig, UsersBy};
 pub use imports::{
     check_field, Case, ColumnSpec, ImportProfile, InvalidCells, StatusValues, DEFAULT_MAX_BYTES,
     DEFAULT_MAX_ROWS, PERSON_FIELDS,
 };
 pub use scim::{ScimPaths, ScimTrigger};
 pub use server::{ConsoleConfig, SecureCookies, ServerConfig};
-pub use triggers::{DatesConfig, GooglePush, GoogleTrigger, TriggersConfig};
+pub use triggers::{DatesConfig, EntraTrigger, GooglePush, GoogleTrigger, TriggersConfig};
 pub use webhooks::{FieldMapping, FieldRule, WebhookConfig, DEFAULT_SIGNATURE_HEADER};
 
 use crate::secret::SecretRef;
@@ -59,6 +61,7 @@ const TOP_LEVEL: &[&str] = &[
     "connections",
     "imports",
     "triggers",
+    "identity",
     "webhooks",
     "server",
 ];
@@ -112,6 +115,9 @@ pub struct Config {
     /// Google Workspace polling and push, and `person.date` timer settings.
     #[serde(default)]
     pub triggers: TriggersConfig,
+    /// How source accounts and groups get their Google addresses (the Entra → Google direction).
+    #[serde(default)]
+    pub identity: IdentityConfig,
     /// Signed webhooks served at `POST /hooks/{name}`.
     #[serde(default)]
     pub webhooks: BTreeMap<String, WebhookConfig>,
@@ -189,6 +195,7 @@ impl Config {
         let checked = config
             .triggers
             .check()
+            .and_then(|()| config.identity.check())
             .and_then(|()| config.server.console.session_ttl().map(drop))
             .and_then(|()| {
                 config

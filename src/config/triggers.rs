@@ -1,4 +1,5 @@
-//! `triggers:` in `roster.yaml`: the Google Workspace poller and push channels, the
+//! `triggers:` in `roster.yaml`: the Google Workspace poller and push channels, the Entra ID
+//! delta poller, the
 //! `person.date` timers' catch-up window and the inbound SCIM endpoint (`scim`). Schedules and
 //! webhooks need no section here: a schedule lives in its playbook, a webhook in `webhooks:`.
 
@@ -15,6 +16,9 @@ pub struct TriggersConfig {
     /// Observe a Google Workspace directory (poll `users.list`, and optionally push).
     #[serde(default)]
     pub google: Option<GoogleTrigger>,
+    /// Observe an Entra ID tenant through Graph delta queries.
+    #[serde(default)]
+    pub entra: Option<EntraTrigger>,
     /// `person.date` timers.
     #[serde(default)]
     pub dates: DatesConfig,
@@ -51,6 +55,37 @@ pub struct GoogleTrigger {
     /// Push notifications through `users.watch`.
     #[serde(default)]
     pub push: Option<GooglePush>,
+}
+
+/// `triggers.entra`: the Entra ID delta poller.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntraTrigger {
+    /// The `entra` connection to read the tenant with. Default: `entra`.
+    #[serde(default = "default_entra")]
+    pub connection: String,
+    /// How often the delta links are followed. Default: `1m`.
+    #[serde(default = "default_entra_interval")]
+    pub interval: String,
+    /// The observation source name playbooks filter on (`person.joined: { source: entra }`).
+    /// Default: `entra`.
+    #[serde(default = "default_entra")]
+    pub source: String,
+    /// `true` (the default): the first full round over a tenant Roster has never seen records
+    /// every user as the baseline and fires nothing.
+    #[serde(default = "yes")]
+    pub baseline: bool,
+    /// Only the direct members of these groups (ids or display names) are observed; a user who
+    /// leaves them all is observed as gone (`person.left`). Default: every user.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Items per delta page (`Prefer: odata.maxpagesize`). Default: Graph's.
+    #[serde(default)]
+    pub page_size: Option<u32>,
+    /// Pages read per poll at most (the rest follows at the next interval, from the stored
+    /// link). Default: no limit.
+    #[serde(default)]
+    pub max_pages: Option<u32>,
 }
 
 /// `triggers.google.push`.
@@ -91,6 +126,12 @@ impl Default for DatesConfig {
 fn default_google() -> String {
     "google".into()
 }
+fn default_entra() -> String {
+    "entra".into()
+}
+fn default_entra_interval() -> String {
+    "1m".into()
+}
 fn default_interval() -> String {
     "5m".into()
 }
@@ -127,6 +168,19 @@ impl GoogleTrigger {
     }
 }
 
+impl EntraTrigger {
+    pub fn interval(&self) -> Result<Duration, (String, String)> {
+        let d = duration("triggers.entra.interval", &self.interval)?;
+        if d < Duration::from_secs(1) {
+            return Err((
+                "triggers.entra.interval".into(),
+                "must be at least 1s".into(),
+            ));
+        }
+        Ok(d)
+    }
+}
+
 impl GooglePush {
     pub fn ttl(&self) -> Result<Duration, (String, String)> {
         let d = duration("triggers.google.push.ttl", &self.ttl)?;
@@ -151,6 +205,15 @@ impl TriggersConfig {
     pub fn check(&self) -> Result<(), (String, String)> {
         self.dates.catch_up()?;
         self.scim.check()?;
+        if let Some(e) = &self.entra {
+            e.interval()?;
+            if e.page_size == Some(0) || e.max_pages == Some(0) {
+                return Err((
+                    "triggers.entra".into(),
+                    "page_size and max_pages must be at least 1 when set".into(),
+                ));
+            }
+        }
         if let Some(g) = &self.google {
             g.interval()?;
             if let Some(p) = &g.push {

@@ -8,6 +8,7 @@ mod bearer;
 pub mod calls;
 pub mod entra;
 pub mod google;
+pub mod google_address;
 pub mod hr;
 pub mod identity;
 mod limiter;
@@ -40,6 +41,8 @@ pub enum Connection {
 #[derive(Debug, Default)]
 pub struct Connections {
     by_name: BTreeMap<String, Connection>,
+    /// `identity.google`: how Entra accounts and groups get Google addresses.
+    mapping: crate::config::GoogleMapping,
 }
 
 impl Connections {
@@ -48,7 +51,10 @@ impl Connections {
         config: &Config,
         http: &reqwest::Client,
     ) -> Result<Connections, ConfigError> {
-        let mut out = Connections::default();
+        let mut out = Connections {
+            mapping: config.identity.google.clone(),
+            ..Connections::default()
+        };
         for (name, c) in &config.connections {
             let place = |message: String| ConfigError {
                 place: format!("connections.{name}"),
@@ -74,6 +80,11 @@ impl Connections {
             out.by_name.insert(name.clone(), built.map_err(place)?);
         }
         Ok(out)
+    }
+
+    /// The Entra → Google address mapping (`identity.google` in `roster.yaml`).
+    pub fn mapping(&self) -> &crate::config::GoogleMapping {
+        &self.mapping
     }
 
     /// The Entra connection `name`.

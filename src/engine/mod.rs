@@ -294,6 +294,19 @@ impl Engine {
             .await
     }
 
+    /// Like `observe_many` (applied), or as the baseline (`observe_baseline`) for all of
+    /// them: a poller's page of observations in one transaction.
+    pub async fn observe_batch_as(
+        &self,
+        playbooks: &[Arc<Playbook>],
+        source: &str,
+        people: Vec<Value>,
+        baseline: bool,
+    ) -> Result<Vec<ObservationRecord>, EngineError> {
+        self.observe_batch(playbooks, source, people, ObserveMode::Apply, baseline)
+            .await
+    }
+
     async fn observe_batch(
         &self,
         playbooks: &[Arc<Playbook>],

@@ -113,6 +113,11 @@ impl Sandbox {
         self.world.reset();
     }
 
+    /// Forgets every Graph delta token: the next use of one answers `syncStateNotFound`.
+    pub fn expire_delta_tokens(&self) {
+        self.world.expire_delta_tokens();
+    }
+
     /// Stops accepting connections, lets in-flight requests finish and waits for the server.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());

@@ -110,6 +110,11 @@ impl World {
             .clear();
     }
 
+    /// Forgets every Graph delta token, as Graph does after seven days.
+    pub fn expire_delta_tokens(&self) {
+        self.lock().entra.delta.expire_all();
+    }
+
     pub fn count(&self, route: String, status: u16) {
         let mut r = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
         *r.entry(route).or_default().entry(status).or_default() += 1;

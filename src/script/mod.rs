@@ -46,7 +46,7 @@ use serde_json::Value;
 pub use context::{Context, BUILTIN_VARIABLES};
 pub use template::{Template, TemplateError, ValueTemplate};
 // The CSV importer's `case: title` is the same as the `title_case` helper.
-pub(crate) use helpers::title_case;
+pub(crate) use helpers::{slug, title_case};
 
 use context::Root;
 use convert::to_value;

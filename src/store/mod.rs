@@ -5,10 +5,8 @@
 //! records a step and moves its run on in one transaction), `events` (events, dispatches and the
 //! `subjects` an observation is diffed against), `imports` (CSV import reports and their rows),
 //! `playbooks` (pinned playbook versions), `scim` (the resources pushed to the inbound SCIM
-//! endpoint), `tokens` (API tokens) and `sessions` (the web console's sign-ins).
-//!
-//! Every status change is an `UPDATE … WHERE status = <expected>` whose row count is checked, so
-//! two workers can never both finish the same step.
+//! endpoint), `tokens` (API tokens), `sessions` (the web console's sign-ins) and
+//! `trigger_state` (what a polling trigger remembers across restarts).
 
 mod calls;
 mod events;
@@ -21,6 +19,7 @@ mod sessions;
 mod steps;
 mod timers;
 mod tokens;
+mod trigger_state;
 mod wakes;
 
 use std::str::FromStr;

@@ -8,12 +8,16 @@
 //! - `google_poll` / `google_push`: a Google Workspace directory observed by listing it at an
 //!   interval and through `users.watch` notifications at `POST /hooks/google`; `google_user`
 //!   maps a Directory user onto a Person.
+//! - `entra_delta`: an Entra ID tenant observed through Graph delta queries, with durable
+//!   links; `entra_user` maps a Graph user onto a Person.
 //!
 //! For `roster serve` (the composition contract): `router` gives every `/hooks/...` route (no
 //! bearer token: webhooks authenticate by signature, Google by channel token) and `run` runs
 //! every background task until shutdown.
 
 pub mod dates;
+pub mod entra_delta;
+pub mod entra_user;
 pub mod google_poll;
 pub mod google_push;
 pub mod google_user;
@@ -47,9 +51,10 @@ pub fn router(
     Ok(r)
 }
 
-/// Runs the schedules, the `person.date` timers and (when configured) the Google poller and
-/// push channels until `shutdown` turns true; returns when all have stopped (push channels are
-/// stopped with `channels.stop` first). The first task to fail ends the others.
+/// Runs the schedules, the `person.date` timers and (when configured) the Google poller, its
+/// push channels and the Entra poller until `shutdown` turns true; returns when all have
+/// stopped (push channels are stopped with `channels.stop` first). The first task to fail
+/// ends the others.
 pub async fn run(
     engine: Arc<Engine>,
     config: Arc<Config>,
@@ -69,6 +74,11 @@ pub async fn run(
     ));
     if let Some(poller) =
         google_poll::Poller::from_config(engine.clone(), &config, playbooks.clone())?
+    {
+        tasks.spawn(poller.run(shutdown.clone()));
+    }
+    if let Some(poller) =
+        entra_delta::Poller::from_config(engine.clone(), &config, playbooks.clone())?
     {
         tasks.spawn(poller.run(shutdown.clone()));
     }

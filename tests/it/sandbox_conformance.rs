@@ -89,6 +89,21 @@ fn discovery_operations() -> HashSet<(String, String)> {
         .collect()
 }
 
+/// Graph routes served although the OpenAPI subset leaves them out, each with the Microsoft
+/// page that documents it (delta queries: `sandbox_delta.rs` checks their shapes).
+const OUTSIDE_SUBSET: &[(&str, &str, &str)] = &[
+    (
+        "GET",
+        "/v1.0/users/delta",
+        "https://learn.microsoft.com/graph/api/user-delta",
+    ),
+    (
+        "GET",
+        "/v1.0/groups/delta",
+        "https://learn.microsoft.com/graph/api/group-delta",
+    ),
+];
+
 #[test]
 fn every_served_route_exists_in_the_official_specs() {
     let graph = openapi_operations();
@@ -111,7 +126,10 @@ fn every_served_route_exists_in_the_official_specs() {
         );
         match r.api {
             Api::Graph => assert!(
-                graph.contains(&key),
+                graph.contains(&key)
+                    || OUTSIDE_SUBSET
+                        .iter()
+                        .any(|(m, p, _)| (*m, *p) == (r.method, r.path)),
                 "{} {} is not in openapi-v1.0-subset.yaml",
                 r.method,
                 r.path

@@ -97,6 +97,18 @@ impl Client {
         query: &[(&str, &str)],
         body: Body<'_>,
     ) -> Result<Reply, GraphError> {
+        self.call_with(method, path, query, body, &[]).await
+    }
+
+    /// `call` with extra request headers (`Prefer: odata.maxpagesize=…` on a delta query).
+    pub(super) async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Body<'_>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, GraphError> {
         let url = if path.starts_with("http://") || path.starts_with("https://") {
             path.to_string()
         } else {
@@ -116,7 +128,10 @@ impl Client {
             &self.tokens,
             || self.auth.fetch(&self.http, &self.name),
             |token| {
-                let req = bearer::request(&self.http, &method, &url, token, query);
+                let mut req = bearer::request(&self.http, &method, &url, token, query);
+                for (k, v) in headers {
+                    req = req.header(*k, *v);
+                }
                 match &body {
                     Body::None => req,
                     Body::Json(v) => req.json(v),

@@ -42,6 +42,60 @@ pub async fn list(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
     Ok(json!({ "by_group": by_group }))
 }
 
+/// `entra.read_groups`: the groups named in `groups` (display names or ids; default every
+/// group of the tenant) with what a mirror needs: `groups: [{id, display_name, mail,
+/// security_enabled, members: [{id, user_principal_name, mail, user_type}]}]` (direct user
+/// members).
+pub async fn read_groups(c: &Client, args: &ArgMap) -> Result<Value, ActionError> {
+    const SELECT: &str = "id,displayName,mail,securityEnabled";
+    let named = args.str_list("groups")?;
+    let groups = if named.is_empty() {
+        c.get_all("/groups", &[("$select", SELECT)])
+            .await
+            .map_err(|e| e.into_action())?
+    } else {
+        let mut out = Vec::new();
+        for g in named {
+            let gid = group_id(c, &g).await?;
+            out.push(
+                c.get(&format!("/groups/{gid}"), &[("$select", SELECT)])
+                    .await
+                    .map_err(|e| e.into_action())?,
+            );
+        }
+        out
+    };
+    let mut result = Vec::new();
+    for g in groups {
+        let gid = g.get("id").and_then(Value::as_str).unwrap_or_default();
+        let members = c
+            .get_all(
+                &format!("/groups/{}/members", segment(gid)),
+                &[("$select", "id,userPrincipalName,mail,userType")],
+            )
+            .await
+            .map_err(|e| e.into_action())?;
+        let users: Vec<Value> = members
+            .iter()
+            .filter(|m| {
+                m.get("@odata.type").and_then(Value::as_str) == Some("#microsoft.graph.user")
+            })
+            .map(|m| {
+                let f = |k: &str| m.get(k).cloned().unwrap_or(Value::Null);
+                json!({"id": f("id"), "user_principal_name": f("userPrincipalName"),
+                       "mail": f("mail"), "user_type": f("userType")})
+            })
+            .collect();
+        let f = |k: &str| g.get(k).cloned().unwrap_or(Value::Null);
+        result.push(json!({
+            "id": f("id"), "display_name": f("displayName"), "mail": f("mail"),
+            "security_enabled": g.get("securityEnabled") == Some(&Value::Bool(true)),
+            "members": users,
+        }));
+    }
+    Ok(json!({ "groups": result }))
+}
+
 /// The `members` argument: `{ group: [user, …] }`.
 pub(super) fn plan(args: &ArgMap) -> Result<Vec<(String, Vec<String>)>, ActionError> {
     args.map("members")?

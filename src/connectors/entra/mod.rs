@@ -8,6 +8,7 @@
 
 mod auth;
 mod bulk;
+mod delta;
 mod graph;
 mod groups;
 mod licenses;
@@ -19,6 +20,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+pub use delta::{DeltaFailure, DeltaPage};
 pub use graph::GraphError;
 
 use super::args::ArgMap;
@@ -72,6 +74,7 @@ pub const ACTIONS: &[(&str, &[(&str, bool)])] = &[
     ),
     ("entra.list_groups", &[("user", true)]),
     ("entra.list_group_members", &[("groups", true)]),
+    ("entra.read_groups", &[("groups", false)]),
     ("entra.add_group_members", &[("members", true)]),
     ("entra.remove_group_members", &[("members", true)]),
     (
@@ -147,6 +150,7 @@ impl Client {
             "entra.remove_from_groups" => groups::remove(self, args).await,
             "entra.list_groups" => groups::list(self, args).await,
             "entra.list_group_members" => members::list(self, args).await,
+            "entra.read_groups" => members::read_groups(self, args).await,
             "entra.add_group_members" => members::add(self, args).await,
             "entra.remove_group_members" => members::remove(self, args).await,
             "entra.remove_from_all_groups" => groups::remove_all(self, args).await,

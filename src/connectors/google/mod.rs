@@ -21,6 +21,21 @@
 //!   listing named the member), `groups` (the nested groups walked) and `count`. Members of
 //!   nested groups are flattened, each member once, and a cycle of groups is walked once.
 //!
+//! - `google.create_user` (`primary_email`, `given_name`, `family_name`; `external_id` and
+//!   `external_id_type` (default `entra`): the source's stable id, kept as a `custom`
+//!   `externalIds` entry; `org_unit_path`, `suspended`, `set`: more User fields) → the user
+//!   outputs, `created`, `found_by` (`external_id` | `primary_email` | null) and `updated`. An
+//!   ensure: the user is looked up by external id, then by address, before one is inserted; a
+//!   found user is brought to the wanted address (a rename keeps the old one as an alias),
+//!   name and fields. An address held by a user with another external id is refused.
+//! - `google.unsuspend_user` (`user`) → `suspended: false`, `changed`.
+//! - `google.delete_user` (`user`) → `deleted` (false when there was no such user).
+//! - `google.ensure_group` (`email`; `name`, `description`) → `id`, `email`, `name`, `created`;
+//!   or `groups: {email: name}` → `created`, `existing` (addresses).
+//! - `google.add_member` / `google.remove_member` (`group` + `member`: an address or a list, or
+//!   `members: {group: [address]}`; `role` for adds, default MEMBER) → `added`/`already` or
+//!   `removed`/`absent` by group. Already a member, or not one, is success.
+//!
 //! For the triggers, plain methods (not actions): `list_users` / `list_users_page`,
 //! `watch_users` and `stop_channel` (CONTRACT §2.1, §3).
 //!
@@ -28,6 +43,7 @@
 //! by the engine honouring `Retry-After`; any other error fails the step with Google's reason
 //! and message.
 
+mod accounts;
 mod auth;
 mod directory;
 mod groups;
@@ -69,6 +85,43 @@ pub const ACTIONS: &[(&str, &[(&str, bool)])] = &[
         ],
     ),
     ("google.suspend_user", &[("user", true)]),
+    ("google.unsuspend_user", &[("user", true)]),
+    ("google.delete_user", &[("user", true)]),
+    (
+        "google.create_user",
+        &[
+            ("primary_email", true),
+            ("given_name", true),
+            ("family_name", true),
+            ("external_id", false),
+            ("external_id_type", false),
+            ("org_unit_path", false),
+            ("suspended", false),
+            ("set", false),
+        ],
+    ),
+    (
+        "google.ensure_group",
+        &[
+            ("email", false),
+            ("name", false),
+            ("description", false),
+            ("groups", false),
+        ],
+    ),
+    (
+        "google.add_member",
+        &[
+            ("group", false),
+            ("member", false),
+            ("members", false),
+            ("role", false),
+        ],
+    ),
+    (
+        "google.remove_member",
+        &[("group", false), ("member", false), ("members", false)],
+    ),
     (
         "google.list_group_members",
         &[("group", true), ("nested", false)],
@@ -118,6 +171,12 @@ impl Client {
             "google.get_user" => users::get(self, args).await,
             "google.update_user" => users::update(self, args).await,
             "google.suspend_user" => users::suspend(self, args).await,
+            "google.unsuspend_user" => accounts::unsuspend(self, args).await,
+            "google.delete_user" => accounts::delete(self, args).await,
+            "google.create_user" => accounts::create(self, args).await,
+            "google.ensure_group" => groups::ensure(self, args).await,
+            "google.add_member" => groups::add_member(self, args).await,
+            "google.remove_member" => groups::remove_member(self, args).await,
             "google.list_group_members" => groups::list_members(self, args).await,
             other => Err(ActionError::permanent(format!(
                 "unknown Google action '{other}'"

@@ -1,4 +1,4 @@
-//! `groups` and `members` (CONTRACT §4): list and get groups, list members (paged, by role,
+//! `groups` and `members` (CONTRACT §4): list, get and insert groups, list members (paged, by role,
 //! `includeDerivedMembership` expanding nested groups), get, insert and delete a member, and
 //! `hasMember` (direct or nested).
 
@@ -123,6 +123,56 @@ pub fn get(ctx: &Ctx) -> GoogleResult {
     let st = ctx.world.lock();
     let i = resolve(&st.google, ctx.call.param("groupKey"))?;
     Ok(Reply::ok(group_view(&st.google.groups[i])))
+}
+
+/// `groups.insert`: `email` (in one of the customer's domains, not used by any user, alias or
+/// group) is required; `name` defaults to the address's local part, `description` to "".
+pub fn insert(ctx: &Ctx) -> GoogleResult {
+    let body = ctx
+        .call
+        .json()
+        .filter(Value::is_object)
+        .ok_or_else(|| GoogleError::bad_request("Invalid JSON payload received."))?;
+    let email = body
+        .get("email")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| GoogleError::required("Missing required field: email"))?
+        .to_ascii_lowercase();
+    if !email.contains('@') {
+        return Err(GoogleError::invalid("Invalid Input: email"));
+    }
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .map(String::from)
+        .unwrap_or_else(|| email.split('@').next().unwrap_or("").to_string());
+    let description = body
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let mut st = ctx.world.lock();
+    let ws = &mut st.google;
+    if !ws.in_domain(&email) {
+        return Err(GoogleError::domain_not_found());
+    }
+    if ws.email_taken(&email) {
+        return Err(GoogleError::duplicate());
+    }
+    let group = Group {
+        id: format!("0{}", &ids::guid().replace('-', "")[..14]),
+        email,
+        name,
+        description,
+        aliases: Vec::new(),
+        members: Vec::new(),
+        etag: model::etag(),
+    };
+    let out = group_view(&group);
+    ws.groups.push(group);
+    Ok(Reply::ok(out))
 }
 
 pub fn list_members(ctx: &Ctx) -> GoogleResult {

@@ -68,6 +68,7 @@ fn scopes(op: Op) -> &'static [&'static str] {
         Op::GoogleInsertMember | Op::GoogleDeleteMember => {
             &["admin.directory.group", "admin.directory.group.member"]
         }
+        Op::GoogleInsertGroup => &["admin.directory.group"],
         _ => &["admin.directory.user"],
     }
 }
@@ -159,6 +160,7 @@ fn execute(ctx: &Ctx, op: Op) -> GoogleResult {
         Op::GoogleWatchUsers => watch::watch(ctx),
         Op::GoogleStopChannel => watch::stop(ctx),
         Op::GoogleListGroups => groups::list(ctx),
+        Op::GoogleInsertGroup => groups::insert(ctx),
         Op::GoogleGetGroup => groups::get(ctx),
         Op::GoogleListMembers => groups::list_members(ctx),
         Op::GoogleInsertMember => groups::insert_member(ctx),

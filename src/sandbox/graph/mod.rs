@@ -1,11 +1,12 @@
 //! The Microsoft Graph v1.0 emulator (CONTRACT §0–§6): bearer-token and application-role
 //! checks, fault injection, then one `match` over the operation. Resource modules: `users`,
-//! `groups`, `licenses`, `deleted`, `bulk` (API-driven provisioning), `batch` (JSON batching);
+//! `groups`, `licenses`, `deleted`, `delta` (change tracking), `bulk` (API-driven provisioning), `batch` (JSON batching);
 //! `query` holds the OData options, `errors` the error bodies, `model` the tenant's state.
 
 mod batch;
 mod bulk;
 mod deleted;
+pub mod delta;
 pub mod errors;
 mod filter;
 mod groups;
@@ -78,6 +79,7 @@ const READ_PROVISIONING: &[&str] = &["ProvisioningLog.Read.All", "AuditLog.Read.
 fn needs(op: Op) -> &'static [&'static str] {
     match op {
         Op::GraphListUsers
+        | Op::GraphUsersDelta
         | Op::GraphGetUser
         | Op::GraphLicenseDetails
         | Op::GraphGetDeleted
@@ -91,6 +93,7 @@ fn needs(op: Op) -> &'static [&'static str] {
         Op::GraphUserMemberOf
         | Op::GraphUserTransitiveMemberOf
         | Op::GraphListGroups
+        | Op::GraphGroupsDelta
         | Op::GraphGetGroup
         | Op::GraphGroupMembers
         | Op::GraphGroupTransitiveMembers => READ_GROUPS,
@@ -240,6 +243,8 @@ async fn authorize(world: &World, op: Op, call: &Call) -> Result<GraphGrant, Gra
 fn execute(ctx: &Ctx, op: Op) -> GraphResult {
     match op {
         Op::GraphListUsers => users::list(ctx),
+        Op::GraphUsersDelta => delta::delta(ctx, delta::Tracked::Users),
+        Op::GraphGroupsDelta => delta::delta(ctx, delta::Tracked::Groups),
         Op::GraphCreateUser => users::create(ctx),
         Op::GraphGetUser => users::get(ctx),
         Op::GraphUpdateUser => users::update(ctx),

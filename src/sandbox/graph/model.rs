@@ -63,6 +63,8 @@ pub struct Entra {
     pub skus: Vec<Sku>,
     pub jobs: Vec<ProvisioningJobSeed>,
     pub provisioning_logs: Vec<Value>,
+    /// Delta-query snapshots and pending pages (`delta`).
+    pub delta: super::delta::DeltaState,
 }
 
 fn now_rfc3339() -> String {
@@ -191,6 +193,7 @@ impl Entra {
             skus,
             jobs: seed.provisioning_jobs.clone(),
             provisioning_logs: Vec::new(),
+            delta: Default::default(),
         }
     }
 
