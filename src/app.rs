@@ -269,6 +269,6 @@ pub async fn serve(
             "steps still in flight at the shutdown timeout; they resume when their leases expire"
         );
     }
-    deps.engine.store().pool().close().await;
+    deps.engine.store().close().await;
     Ok(())
 }

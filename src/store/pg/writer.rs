@@ -1,0 +1,303 @@
+//! The step writer and the claim on PostgreSQL.
+//!
+//! The writer is a task that drains the queued step commits into one transaction per batch,
+//! as on SQLite, but writes a whole batch with two statements over arrays (`unnest`): one
+//! guarded `UPDATE runs` that returns the runs it moved, one upsert of their steps. A round
+//! trip costs far more on a network connection than a statement inside SQLite, so statements
+//! per batch, not per step, bound the rate. A batch that fails because the connection was lost
+//! is written again once the database answers (the guards make that safe); the run tasks wait.
+//!
+//! Claims run in their own transactions beside the writer (PostgreSQL has many writers): the
+//! candidate rows are locked `FOR UPDATE SKIP LOCKED`, so two processes never wait for or take
+//! the same run, and a transaction-scoped advisory lock orders the claims of every process so
+//! that each sees the previous one's runs as started — that is what keeps a concurrency key to
+//! one run at a time across processes.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+use super::super::rows::RUN_COLUMNS;
+use super::super::runs::ACTIVE;
+use super::super::steps::{ClaimRequest, ClaimRows, Request, StepCommit, MAX_BATCH};
+use super::super::{parse_json, Claimed, StoreError};
+
+/// The advisory lock key that orders claims across processes ("roster" "claim").
+const CLAIM_LOCK: (i32, i32) = (0x726f_7374, 0x636c_6169);
+
+/// The writer task: batches until the channel closes.
+pub(in crate::store) async fn write_loop(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Request>) {
+    let mut commits: Vec<(StepCommit, oneshot::Sender<Result<bool, String>>)> =
+        Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            match request {
+                Request::Step(c, ack) => commits.push((c, ack)),
+                Request::Claim(c, ack) => {
+                    let pool = pool.clone();
+                    tokio::spawn(async move {
+                        let result = claim(&pool, &c).await.map_err(|e| e.to_string());
+                        let _ = ack.send(result.map(ClaimRows::Decoded));
+                    });
+                }
+            }
+            if commits.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if commits.is_empty() {
+            continue;
+        }
+        let batch: Vec<&StepCommit> = commits.iter().map(|(c, _)| c).collect();
+        let mut delay = Duration::from_millis(100);
+        let outcome = loop {
+            match write_batch(&pool, &batch).await {
+                Err(StoreError::Database(e)) if is_connection_error(&e) => {
+                    tracing::warn!(error = %e, "database unreachable; step commits wait and retry");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                other => break other,
+            }
+        };
+        match outcome {
+            Ok(applied) => {
+                for ((_, ack), ok) in commits.drain(..).zip(applied) {
+                    let _ = ack.send(Ok(ok));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, commits = commits.len(), "step commit failed");
+                let message = e.to_string();
+                for (_, ack) in commits.drain(..) {
+                    let _ = ack.send(Err(message.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Errors that say the database could not be reached (as opposed to a rejected statement).
+pub(in crate::store) fn is_connection_error(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed
+    ) || matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("08") || c == "57P01"))
+}
+
+const UPDATE_RUNS: &str = "UPDATE runs r SET status = c.status, cursor = c.cursor, \
+       wake_at = c.wake_at, error = COALESCE(c.error, r.error), \
+       failed_at = COALESCE(c.failed_at, r.failed_at), updated_at = c.now, \
+       finished_at = CASE WHEN c.terminal THEN c.now ELSE NULL END, \
+       lease_owner = CASE WHEN c.status = 'running' THEN r.lease_owner ELSE NULL END, \
+       lease_expires = CASE WHEN c.status = 'running' THEN r.lease_expires ELSE NULL END \
+     FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::int8[], \
+                 $7::int8[], $8::bool[], $9::text[], $10::int8[]) \
+       AS c(id, status, cursor, wake_at, error, failed_at, now, terminal, owner, expected) \
+     WHERE r.id = c.id AND r.status = 'running' AND r.lease_owner = c.owner \
+       AND r.cursor = c.expected \
+     RETURNING r.id";
+
+/// As on SQLite, a re-executed step's calls are appended to the earlier ones as text.
+const UPSERT_STEPS: &str = "INSERT INTO steps (run_id, idx, step_id, status, attempts, outputs, \
+       error, started_at, finished_at, calls) \
+     SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], \
+                          $6::text[], $7::text[], $8::int8[], $9::int8[], $10::text[]) \
+     ON CONFLICT (run_id, idx) DO UPDATE SET step_id = excluded.step_id, \
+       status = excluded.status, attempts = excluded.attempts, \
+       outputs = excluded.outputs, error = excluded.error, \
+       started_at = excluded.started_at, finished_at = excluded.finished_at, \
+       calls = CASE WHEN excluded.calls IS NULL THEN steps.calls \
+                    WHEN steps.calls IS NULL THEN excluded.calls \
+                    ELSE substr(steps.calls, 1, length(steps.calls) - 1) || ',' \
+                         || substr(excluded.calls, 2) END";
+
+/// One transaction: the guarded run updates, then the steps of the runs that moved.
+async fn write_batch(pool: &PgPool, batch: &[&StepCommit]) -> Result<Vec<bool>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let n = batch.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut cursors = Vec::with_capacity(n);
+    let mut wakes = Vec::with_capacity(n);
+    let mut errors = Vec::with_capacity(n);
+    let mut failed = Vec::with_capacity(n);
+    let mut nows = Vec::with_capacity(n);
+    let mut terminal = Vec::with_capacity(n);
+    let mut owners = Vec::with_capacity(n);
+    let mut expected = Vec::with_capacity(n);
+    for c in batch {
+        ids.push(c.run_id.as_str());
+        statuses.push(c.run.status.as_str());
+        cursors.push(c.run.cursor);
+        wakes.push(c.run.wake_at);
+        errors.push(c.run.error.as_deref());
+        failed.push(c.run.failed_at);
+        nows.push(c.run.now);
+        terminal.push(c.run.status.is_terminal());
+        owners.push(&*c.owner);
+        expected.push(c.expected_cursor);
+    }
+    let moved: Vec<String> = sqlx::query_scalar(UPDATE_RUNS)
+        .bind(&ids)
+        .bind(&statuses)
+        .bind(&cursors)
+        .bind(&wakes)
+        .bind(&errors)
+        .bind(&failed)
+        .bind(&nows)
+        .bind(&terminal)
+        .bind(&owners)
+        .bind(&expected)
+        .fetch_all(&mut *tx)
+        .await?;
+    let moved: std::collections::HashSet<String> = moved.into_iter().collect();
+    let applied: Vec<bool> = batch.iter().map(|c| moved.contains(&c.run_id)).collect();
+    let steps: Vec<_> = batch
+        .iter()
+        .zip(&applied)
+        .filter(|(_, ok)| **ok)
+        .filter_map(|(c, _)| c.step.as_ref().map(|s| (c.run_id.as_str(), s)))
+        .collect();
+    if !steps.is_empty() {
+        sqlx::query(UPSERT_STEPS)
+            .bind(steps.iter().map(|(r, _)| *r).collect::<Vec<_>>())
+            .bind(steps.iter().map(|(_, s)| s.idx).collect::<Vec<_>>())
+            .bind(
+                steps
+                    .iter()
+                    .map(|(_, s)| s.step_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                steps
+                    .iter()
+                    .map(|(_, s)| s.status.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(steps.iter().map(|(_, s)| s.attempts).collect::<Vec<_>>())
+            .bind(
+                steps
+                    .iter()
+                    .map(|(_, s)| s.outputs.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                steps
+                    .iter()
+                    .map(|(_, s)| s.error.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(steps.iter().map(|(_, s)| s.started_at).collect::<Vec<_>>())
+            .bind(steps.iter().map(|(_, s)| s.finished_at).collect::<Vec<_>>())
+            .bind(
+                steps
+                    .iter()
+                    .map(|(_, s)| s.calls.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .execute(&mut *tx)
+            .await?;
+    }
+    let ended: Vec<String> = batch
+        .iter()
+        .zip(&applied)
+        .filter(|(c, ok)| **ok && c.run.status.is_terminal())
+        .map(|(c, _)| c.run_id.clone())
+        .collect();
+    super::erase_secrets(&mut tx, &ended).await?;
+    // A run that left `running` may free a concurrency key another process's run waits for.
+    if batch
+        .iter()
+        .zip(&applied)
+        .any(|(c, ok)| *ok && c.run.status.as_str() != "running")
+    {
+        super::notify(&mut tx).await?;
+    }
+    tx.commit().await?;
+    Ok(applied)
+}
+
+/// The claim statement: each ready status searched on its own (as on SQLite), the candidates
+/// locked `FOR UPDATE SKIP LOCKED`. A keyed run is ready when no older run of its key is
+/// active and no younger one has started (a younger run can have started when the older one
+/// committed after it was claimed).
+static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
+    let ready = |condition: &str, order: &str| {
+        format!(
+            "(SELECT r.seq, r.wake_at FROM runs r WHERE {condition} \
+               AND ($5::text IS NULL OR r.id = $5) \
+               AND (r.concurrency_key IS NULL OR NOT EXISTS ( \
+                    SELECT 1 FROM runs o WHERE o.concurrency_key = r.concurrency_key \
+                      AND o.id <> r.id AND o.status IN {ACTIVE} \
+                      AND (o.seq < r.seq OR o.status <> 'queued'))) \
+             ORDER BY {order} LIMIT $4 FOR UPDATE OF r SKIP LOCKED)"
+        )
+    };
+    format!(
+        "WITH picked AS ({} UNION ALL {} UNION ALL {} UNION ALL {}) \
+         UPDATE runs SET status = 'running', lease_owner = $1, lease_expires = $2, \
+             started_at = COALESCE(started_at, $3), updated_at = $3, wake_at = NULL \
+         WHERE seq IN (SELECT seq FROM picked ORDER BY wake_at NULLS FIRST, seq LIMIT $4) \
+         RETURNING {RUN_COLUMNS}",
+        ready(
+            "r.status = 'queued' AND r.wake_at <= $3",
+            "r.wake_at, r.seq"
+        ),
+        ready(
+            "r.status = 'waiting' AND r.wake_at <= $3",
+            "r.wake_at, r.seq"
+        ),
+        ready(
+            "r.status = 'approval' AND r.wake_at <= $3",
+            "r.wake_at, r.seq"
+        ),
+        ready("r.status = 'running' AND r.lease_expires < $3", "r.seq"),
+    )
+});
+
+/// Claims up to `c.limit` ready runs for `c.owner` in a transaction of its own.
+async fn claim(pool: &PgPool, c: &ClaimRequest) -> Result<Vec<Claimed>, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(CLAIM_LOCK.0)
+        .bind(CLAIM_LOCK.1)
+        .execute(&mut *tx)
+        .await?;
+    let rows = sqlx::query(&CLAIM_SQL)
+        .bind(&*c.owner)
+        .bind(c.now + c.lease_ms)
+        .bind(c.now)
+        .bind(c.limit as i64)
+        .bind(c.only.as_deref())
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    rows.iter().map(decode_claim).collect()
+}
+
+fn decode_claim(row: &PgRow) -> Result<Claimed, StoreError> {
+    let updated_at: i64 = row.try_get("updated_at")?;
+    Ok(Claimed {
+        id: row.try_get("id")?,
+        playbook_hash: row.try_get("playbook_hash")?,
+        cursor: row.try_get("cursor")?,
+        attempt: row.try_get("attempt")?,
+        person: parse_json("run person", row.try_get("person")?)?,
+        event: parse_json("run event", row.try_get("event")?)?,
+        vars: parse_json("run vars", row.try_get("vars")?)?,
+        error: row.try_get("error")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row
+            .try_get::<Option<i64>, _>("started_at")?
+            .unwrap_or(updated_at),
+    })
+}
