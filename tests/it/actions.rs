@@ -826,7 +826,7 @@ steps:
     let started = h.engine.start(&pb, person(), None).await.expect("start");
     assert_eq!(started, None, "Sales is filtered out");
     let rows = sqlx::query("SELECT playbook, outcome, run_id FROM dispatches")
-        .fetch_all(h.engine.store().pool())
+        .fetch_all(h.engine.store().sqlite_pool().expect("a SQLite store"))
         .await
         .expect("dispatches");
     assert_eq!(rows.len(), 1);

@@ -428,13 +428,13 @@ async fn pre_hire_creates_the_account_disabled_before_the_start_and_enables_it_o
     sqlx::query("UPDATE runs SET wake_at = ? WHERE id = ?")
         .bind(roster::clock::now_ms())
         .bind(&runs[0].0)
-        .execute(life.engine.store().pool())
+        .execute(life.engine.store().sqlite_pool().expect("a SQLite store"))
         .await
         .expect("advance");
     sqlx::query("UPDATE steps SET outputs = json_set(outputs, '$.until_ms', ?) WHERE run_id = ? AND step_id = 'start_day'")
         .bind(roster::clock::now_ms())
         .bind(&runs[0].0)
-        .execute(life.engine.store().pool())
+        .execute(life.engine.store().sqlite_pool().expect("a SQLite store"))
         .await
         .expect("advance");
     life.engine.wake();

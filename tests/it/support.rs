@@ -104,6 +104,13 @@ impl Workspace {
         }
     }
 
+    /// A workspace whose database is `url` (a PostgreSQL schema) instead of a SQLite file.
+    pub fn with_database(url: &str) -> Workspace {
+        let mut ws = Workspace::new();
+        ws.db_url = url.to_string();
+        ws
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -229,7 +236,7 @@ impl Workspace {
             .start_many(&pb, people.into_iter().map(|p| (p, None)).collect())
             .await
             .expect("start runs");
-        engine.store().pool().close().await;
+        engine.store().close().await;
         ids.into_iter()
             .map(|id| id.expect("a run was started"))
             .collect()

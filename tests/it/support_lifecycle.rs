@@ -108,7 +108,7 @@ impl Life {
     /// `(id, playbook, status)` of every run, oldest first.
     pub async fn runs(&self) -> Vec<(String, String, String)> {
         sqlx::query("SELECT id, playbook, status FROM runs ORDER BY seq")
-            .fetch_all(self.engine.store().pool())
+            .fetch_all(self.engine.store().sqlite_pool().expect("a SQLite store"))
             .await
             .expect("runs")
             .iter()
@@ -126,7 +126,7 @@ impl Life {
                  OR (status = 'waiting' AND wake_at < ?)",
             )
             .bind(roster::clock::now_ms() + 60_000)
-            .fetch_one(self.engine.store().pool())
+            .fetch_one(self.engine.store().sqlite_pool().expect("a SQLite store"))
             .await
             .expect("count");
             if busy == 0 {

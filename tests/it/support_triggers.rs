@@ -71,7 +71,7 @@ impl Env {
     /// `(playbook, event body)` of every run, oldest first.
     pub async fn runs(&self) -> Vec<(String, Value)> {
         sqlx::query("SELECT playbook, event FROM runs ORDER BY seq")
-            .fetch_all(self.engine.store().pool())
+            .fetch_all(self.engine.store().sqlite_pool().expect("a SQLite store"))
             .await
             .expect("runs")
             .iter()
@@ -89,7 +89,7 @@ impl Env {
 pub async fn events(engine: &Engine, kind: &str) -> Vec<Value> {
     sqlx::query("SELECT body FROM events WHERE type = ? ORDER BY received_at, id")
         .bind(kind)
-        .fetch_all(engine.store().pool())
+        .fetch_all(engine.store().sqlite_pool().expect("a SQLite store"))
         .await
         .expect("events")
         .iter()

@@ -98,7 +98,7 @@ async fn the_scheduler_task_fires_on_time_and_stops_on_shutdown() {
     let (stop, stopped) = watch::channel(false);
     let w = tokio::spawn(worker.run(stopped));
     let run_id: String = sqlx::query_scalar("SELECT id FROM runs ORDER BY seq LIMIT 1")
-        .fetch_one(env.engine.store().pool())
+        .fetch_one(env.engine.store().sqlite_pool().expect("a SQLite store"))
         .await
         .expect("a run");
     let row = eventually(
