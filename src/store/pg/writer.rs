@@ -231,9 +231,9 @@ async fn write_batch(pool: &PgPool, batch: &[&StepCommit]) -> Result<Vec<bool>, 
 /// active and no younger one has started (a younger run can have started when the older one
 /// committed after it was claimed).
 static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
-    let ready = |condition: &str, order: &str| {
+    let ready = |name: &str, condition: &str, order: &str| {
         format!(
-            "(SELECT r.seq, r.wake_at FROM runs r WHERE {condition} \
+            "{name} AS (SELECT r.seq, r.wake_at FROM runs r WHERE {condition} \
                AND ($5::text IS NULL OR r.id = $5) \
                AND (r.concurrency_key IS NULL OR NOT EXISTS ( \
                     SELECT 1 FROM runs o WHERE o.concurrency_key = r.concurrency_key \
@@ -243,24 +243,32 @@ static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
         )
     };
     format!(
-        "WITH picked AS ({} UNION ALL {} UNION ALL {} UNION ALL {}) \
+        "WITH {}, {}, {}, {}, picked AS (SELECT * FROM q UNION ALL SELECT * FROM w \
+           UNION ALL SELECT * FROM a UNION ALL SELECT * FROM l) \
          UPDATE runs SET status = 'running', lease_owner = $1, lease_expires = $2, \
              started_at = COALESCE(started_at, $3), updated_at = $3, wake_at = NULL \
          WHERE seq IN (SELECT seq FROM picked ORDER BY wake_at NULLS FIRST, seq LIMIT $4) \
          RETURNING {RUN_COLUMNS}",
         ready(
+            "q",
             "r.status = 'queued' AND r.wake_at <= $3",
             "r.wake_at, r.seq"
         ),
         ready(
+            "w",
             "r.status = 'waiting' AND r.wake_at <= $3",
             "r.wake_at, r.seq"
         ),
         ready(
+            "a",
             "r.status = 'approval' AND r.wake_at <= $3",
             "r.wake_at, r.seq"
         ),
-        ready("r.status = 'running' AND r.lease_expires < $3", "r.seq"),
+        ready(
+            "l",
+            "r.status = 'running' AND r.lease_expires < $3",
+            "r.seq"
+        ),
     )
 });
 
