@@ -29,7 +29,7 @@ impl Store {
     pub async fn calls_of(&self, run_id: &str) -> Result<Vec<CallRow>, StoreError> {
         let rows: Vec<(i64, String)> = on_pool!(self, |pool| sqlx::query_as(&sql_for(
             pool,
-            &"SELECT idx, calls FROM steps WHERE run_id = ? AND calls IS NOT NULL ORDER BY idx"
+            "SELECT idx, calls FROM steps WHERE run_id = ? AND calls IS NOT NULL ORDER BY idx"
         ))
         .bind(run_id)
         .fetch_all(pool)

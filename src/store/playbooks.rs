@@ -21,7 +21,7 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         on_pool!(self, |pool| {
-            sqlx::query(&sql_for(pool, &"INSERT INTO playbook_versions (hash, name, path, source, created_at) VALUES (?, ?, ?, ?, ?) \
+            sqlx::query(&sql_for(pool, "INSERT INTO playbook_versions (hash, name, path, source, created_at) VALUES (?, ?, ?, ?, ?) \
              ON CONFLICT (hash) DO NOTHING"))
         .bind(&v.hash)
         .bind(&v.name)
@@ -37,7 +37,7 @@ impl Store {
         let (hash, name, path, source): (String, String, String, String) =
             on_pool!(self, |pool| sqlx::query_as(&sql_for(
                 pool,
-                &"SELECT hash, name, path, source FROM playbook_versions WHERE hash = ?"
+                "SELECT hash, name, path, source FROM playbook_versions WHERE hash = ?"
             ))
             .bind(hash)
             .fetch_optional(pool)

@@ -89,7 +89,7 @@ impl Store {
     ) -> Result<Result<(), ScimTaken>, StoreError> {
         let done = on_pool!(self, |pool| sqlx::query(&sql_for(
             pool,
-            &"INSERT INTO scim_resources (id, resource_type, name_key, external_id, subject_id, \
+            "INSERT INTO scim_resources (id, resource_type, name_key, external_id, subject_id, \
              body, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"
         ))
         .bind(id)
@@ -122,7 +122,7 @@ impl Store {
     ) -> Result<Result<bool, ScimTaken>, StoreError> {
         let done = on_pool!(self, |pool| sqlx::query(&sql_for(
             pool,
-            &"UPDATE scim_resources SET name_key = ?, external_id = ?, body = ?, \
+            "UPDATE scim_resources SET name_key = ?, external_id = ?, body = ?, \
              version = version + 1, updated_at = ? \
              WHERE id = ? AND resource_type = ? AND version = ?"
         ))
@@ -154,7 +154,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let done = on_pool!(self, |pool| sqlx::query(&sql_for(
             pool,
-            &"DELETE FROM scim_resources WHERE id = ? AND resource_type = ? AND version = ?"
+            "DELETE FROM scim_resources WHERE id = ? AND resource_type = ? AND version = ?"
         ))
         .bind(id)
         .bind(resource_type)
@@ -220,7 +220,7 @@ impl Store {
     ) -> Result<(Vec<ScimRow>, usize), StoreError> {
         let total: i64 = on_pool!(self, |pool| sqlx::query_scalar(&sql_for(
             pool,
-            &"SELECT COUNT(*) FROM scim_resources WHERE resource_type = ?"
+            "SELECT COUNT(*) FROM scim_resources WHERE resource_type = ?"
         ))
         .bind(resource_type)
         .fetch_one(pool)

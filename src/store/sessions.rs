@@ -31,14 +31,14 @@ impl Store {
     pub async fn create_session(&self, s: &NewSession<'_>) -> Result<(), StoreError> {
         on_pool!(self, |pool| sqlx::query(&sql_for(
             pool,
-            &"DELETE FROM console_sessions WHERE expires_at <= ?"
+            "DELETE FROM console_sessions WHERE expires_at <= ?"
         ))
         .bind(s.created_at)
         .execute(pool)
         .await?
         .rows_affected());
         on_pool!(self, |pool| {
-            sqlx::query(&sql_for(pool, &"INSERT INTO console_sessions (id_hash, csrf, principal, token_id, created_at, expires_at) \
+            sqlx::query(&sql_for(pool, "INSERT INTO console_sessions (id_hash, csrf, principal, token_id, created_at, expires_at) \
              VALUES (?, ?, ?, ?, ?, ?)"))
         .bind(s.id_hash)
         .bind(s.csrf)
@@ -55,7 +55,7 @@ impl Store {
     pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<SessionRow>, StoreError> {
         let row: Option<(String, String, i64)> = on_pool!(self, |pool| sqlx::query_as(&sql_for(
             pool,
-            &"SELECT s.csrf, s.principal, s.expires_at FROM console_sessions s \
+            "SELECT s.csrf, s.principal, s.expires_at FROM console_sessions s \
              LEFT JOIN api_tokens t ON t.id = s.token_id \
              WHERE s.id_hash = ? AND s.expires_at > ? \
                AND (s.token_id IS NULL OR t.revoked_at IS NULL)"
@@ -75,7 +75,7 @@ impl Store {
     pub async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError> {
         let done = on_pool!(self, |pool| sqlx::query(&sql_for(
             pool,
-            &"DELETE FROM console_sessions WHERE id_hash = ?"
+            "DELETE FROM console_sessions WHERE id_hash = ?"
         ))
         .bind(id_hash)
         .execute(pool)

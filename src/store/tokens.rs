@@ -28,7 +28,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let done = on_pool!(self, |pool| sqlx::query(&sql_for(
             pool,
-            &"INSERT INTO api_tokens (id, name, hash, scope, created_at) VALUES (?, ?, ?, ?, ?) \
+            "INSERT INTO api_tokens (id, name, hash, scope, created_at) VALUES (?, ?, ?, ?, ?) \
              ON CONFLICT DO NOTHING"
         ))
         .bind(id)
@@ -55,7 +55,7 @@ impl Store {
     ) -> Result<Option<(String, String)>, StoreError> {
         let row: Option<(String, String)> = on_pool!(self, |pool| sqlx::query_as(&sql_for(
             pool,
-            &"SELECT name, hash FROM api_tokens WHERE id = ? AND scope = ? AND revoked_at IS NULL"
+            "SELECT name, hash FROM api_tokens WHERE id = ? AND scope = ? AND revoked_at IS NULL"
         ))
         .bind(id)
         .bind(scope)
@@ -66,7 +66,7 @@ impl Store {
 
     pub async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
         let rows: Vec<(String, String, String, i64, Option<i64>)> = on_pool!(self, |pool| {
-            sqlx::query_as(&sql_for(pool, &"SELECT id, name, scope, created_at, revoked_at FROM api_tokens ORDER BY created_at, id"))
+            sqlx::query_as(&sql_for(pool, "SELECT id, name, scope, created_at, revoked_at FROM api_tokens ORDER BY created_at, id"))
         .fetch_all(pool).await?
         });
         Ok(rows
@@ -84,7 +84,7 @@ impl Store {
     /// Revokes the active token named `name_or_id` (a name or an id); `false` when none matched.
     pub async fn revoke_token(&self, name_or_id: &str, now: i64) -> Result<bool, StoreError> {
         let done = on_pool!(self, |pool| {
-            sqlx::query(&sql_for(pool, &"UPDATE api_tokens SET revoked_at = ? WHERE (name = ?2 OR id = ?2) AND revoked_at IS NULL"))
+            sqlx::query(&sql_for(pool, "UPDATE api_tokens SET revoked_at = ? WHERE (name = ?2 OR id = ?2) AND revoked_at IS NULL"))
         .bind(now)
         .bind(name_or_id)
         .execute(pool).await?.rows_affected()

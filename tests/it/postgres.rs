@@ -86,7 +86,10 @@ async fn both_migration_sets_make_the_same_tables_and_columns() {
     .unwrap()
     .into_iter()
     .collect();
-    assert_eq!(on_sqlite, on_pg, "migrations/sqlite and migrations/postgres differ");
+    assert_eq!(
+        on_sqlite, on_pg,
+        "migrations/sqlite and migrations/postgres differ"
+    );
     let versions = |n: &str| {
         let mut v: Vec<String> = std::fs::read_dir(format!("migrations/{n}"))
             .unwrap()
@@ -113,7 +116,10 @@ async fn a_run_executes_end_to_end_on_postgres() {
     for run in &runs {
         assert_eq!(statuses[run], "succeeded");
     }
-    let shown = ws.roster_ok(&["runs", "show", &runs[0], "--json"]).await.json();
+    let shown = ws
+        .roster_ok(&["runs", "show", &runs[0], "--json"])
+        .await
+        .json();
     assert_eq!(shown["steps"].as_array().map(Vec::len), Some(STEPS.len()));
     assert_eq!(server.hits().len(), runs.len() * STEPS.len());
     pg.drop_schema().await;
@@ -137,7 +143,14 @@ async fn workers_in_three_processes_share_the_runs_and_survive_a_sigkill() {
     assert_eq!(runs.len(), RUNS);
 
     let c = CONCURRENCY.to_string();
-    let args = ["--lease", "2s", "--concurrency", &c, "--idle-check", "100ms"];
+    let args = [
+        "--lease",
+        "2s",
+        "--concurrency",
+        &c,
+        "--idle-check",
+        "100ms",
+    ];
     let mut workers: Vec<_> = (0..3).map(|_| ws.spawn_worker(&args)).collect();
     let total = (RUNS * STEPS.len()) as u64;
     server

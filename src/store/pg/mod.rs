@@ -11,7 +11,7 @@ pub(super) mod writer;
 
 use serde_json::Value;
 use sqlx::postgres::PgPool;
-use sqlx::{PgConnection, Postgres, Row};
+use sqlx::{PgConnection, Row};
 
 use super::db::WAKE_CHANNEL;
 use super::events::{Dispatch, NewEvent, ObservationOutcome, ObservationRecord, ObserveMode};
