@@ -26,6 +26,8 @@ pub struct WorkerOptions {
     pub concurrency: usize,
     /// How long a claim lasts without a heartbeat; a dead worker's runs resume after it.
     pub lease: Duration,
+    /// How often the leases are renewed (shorter than the lease).
+    pub heartbeat: Duration,
     /// How often an idle worker looks for changes made by other processes.
     pub idle_check: Duration,
     /// Execute only this run (used by `roster run`).
@@ -36,7 +38,8 @@ impl Default for WorkerOptions {
     fn default() -> Self {
         WorkerOptions {
             concurrency: 64,
-            lease: Duration::from_secs(30),
+            lease: crate::config::DEFAULT_LEASE,
+            heartbeat: crate::config::DEFAULT_LEASE / 3,
             idle_check: Duration::from_millis(500),
             only_run: None,
         }
@@ -90,6 +93,7 @@ impl Worker {
             store.clone(),
             self.owner.clone(),
             self.options.lease,
+            self.options.heartbeat.min(self.options.lease / 2),
         ));
         let mut watcher = store.watcher().await?;
         let mut tasks = JoinSet::new();
@@ -172,8 +176,7 @@ impl Worker {
     }
 }
 
-async fn heartbeat(store: crate::store::Store, owner: Arc<str>, lease: Duration) {
-    let every = lease / 3;
+async fn heartbeat(store: crate::store::Store, owner: Arc<str>, lease: Duration, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
         if let Err(e) = store

@@ -26,7 +26,9 @@ impl Store {
         scope: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let done = on_pool!(self, |pool| sqlx::query(&sql_for(
+        let done =
+            on_pool!(self, |pool| {
+                sqlx::query(&sql_for(
             pool,
             "INSERT INTO api_tokens (id, name, hash, scope, created_at) VALUES (?, ?, ?, ?, ?) \
              ON CONFLICT DO NOTHING"
@@ -38,7 +40,8 @@ impl Store {
         .bind(now)
         .execute(pool)
         .await?
-        .rows_affected());
+        .rows_affected()
+            });
         if done == 0 {
             return Err(StoreError::Conflict(format!(
                 "an active token is already named '{name}' (revoke it first, or pick another name)"
@@ -53,14 +56,17 @@ impl Store {
         id: &str,
         scope: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
-        let row: Option<(String, String)> = on_pool!(self, |pool| sqlx::query_as(&sql_for(
+        let row: Option<(String, String)> =
+            on_pool!(self, |pool| {
+                sqlx::query_as(&sql_for(
             pool,
             "SELECT name, hash FROM api_tokens WHERE id = ? AND scope = ? AND revoked_at IS NULL"
         ))
         .bind(id)
         .bind(scope)
         .fetch_optional(pool)
-        .await?);
+        .await?
+            });
         Ok(row)
     }
 
