@@ -87,9 +87,8 @@ impl Store {
         id: &str,
         w: &ScimWrite<'_>,
     ) -> Result<Result<(), ScimTaken>, StoreError> {
-        let done =
-            on_pool!(self, |pool| {
-                sqlx::query(&sql_for(
+        let done = on_pool!(self, |pool| {
+            sqlx::query(&sql_for(
             pool,
             "INSERT INTO scim_resources (id, resource_type, name_key, external_id, subject_id, \
              body, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"
@@ -105,7 +104,7 @@ impl Store {
         .execute(pool)
         .await
         .map(|d| d.rows_affected())
-            });
+        });
         match done {
             Ok(_) => Ok(Ok(())),
             Err(e) => match taken(&e) {

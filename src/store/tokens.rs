@@ -26,9 +26,8 @@ impl Store {
         scope: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let done =
-            on_pool!(self, |pool| {
-                sqlx::query(&sql_for(
+        let done = on_pool!(self, |pool| {
+            sqlx::query(&sql_for(
             pool,
             "INSERT INTO api_tokens (id, name, hash, scope, created_at) VALUES (?, ?, ?, ?, ?) \
              ON CONFLICT DO NOTHING"
@@ -41,7 +40,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected()
-            });
+        });
         if done == 0 {
             return Err(StoreError::Conflict(format!(
                 "an active token is already named '{name}' (revoke it first, or pick another name)"
@@ -56,9 +55,8 @@ impl Store {
         id: &str,
         scope: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
-        let row: Option<(String, String)> =
-            on_pool!(self, |pool| {
-                sqlx::query_as(&sql_for(
+        let row: Option<(String, String)> = on_pool!(self, |pool| {
+            sqlx::query_as(&sql_for(
             pool,
             "SELECT name, hash FROM api_tokens WHERE id = ? AND scope = ? AND revoked_at IS NULL"
         ))
@@ -66,7 +64,7 @@ impl Store {
         .bind(scope)
         .fetch_optional(pool)
         .await?
-            });
+        });
         Ok(row)
     }
 

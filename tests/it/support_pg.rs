@@ -39,7 +39,9 @@ impl PgSchema {
                 return None;
             }
         };
-        let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+        // A nested suite run names its schemas with its own prefix, to drop them all at its end.
+        let prefix = std::env::var("ROSTER_TEST_SCHEMA_PREFIX").unwrap_or_else(|_| "t_".into());
+        let name = format!("{prefix}{}", uuid::Uuid::now_v7().simple());
         sqlx::query(&format!("CREATE SCHEMA {name}"))
             .execute(&admin)
             .await
@@ -63,4 +65,28 @@ impl PgSchema {
             .expect("drop the test schema");
         self.pool.close().await;
     }
+}
+
+/// With `ROSTER_TEST_BACKEND=postgres`, the URL of a fresh schema for a workspace (left for
+/// the suite's run to drop: see `postgres::the_engine_suite_passes_on_postgres`).
+pub fn backend_schema() -> Option<String> {
+    if std::env::var("ROSTER_TEST_BACKEND").as_deref() != Ok("postgres") {
+        return None;
+    }
+    // `Workspace::new` is synchronous; the schema is made on a thread with a runtime of its own.
+    std::thread::spawn(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        rt.block_on(async {
+            let schema = PgSchema::create()
+                .await
+                .expect("ROSTER_TEST_BACKEND=postgres needs PostgreSQL");
+            schema.pool.close().await;
+            schema.url
+        })
+    })
+    .join()
+    .ok()
 }
