@@ -74,7 +74,7 @@ impl Life {
             imports_yaml()
         ));
         let config = support_triggers::config(dir.path(), &yaml);
-        let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+        let url = crate::support_pg::store_url(dir.path());
         let texts: Vec<&str> = playbooks.iter().map(String::as_str).collect();
         let (engine, playbooks) = support_triggers::engine(&url, &config, &texts).await;
         let (stop, stopped) = watch::channel(false);

@@ -90,3 +90,9 @@ pub fn backend_schema() -> Option<String> {
     .join()
     .ok()
 }
+
+/// The database URL for a test's store in `dir`: SQLite there, or a fresh PostgreSQL schema
+/// with `ROSTER_TEST_BACKEND=postgres`.
+pub fn store_url(dir: &std::path::Path) -> String {
+    backend_schema().unwrap_or_else(|| format!("sqlite://{}", dir.join("roster.db").display()))
+}

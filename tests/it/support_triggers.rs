@@ -51,7 +51,7 @@ pub async fn engine(
 impl Env {
     pub async fn new(playbooks: &[&str], config_yaml: &str) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+        let url = crate::support_pg::store_url(dir.path());
         let config = config(dir.path(), config_yaml);
         let (engine, playbooks) = engine(&url, &config, playbooks).await;
         Env {
