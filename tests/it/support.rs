@@ -310,11 +310,12 @@ pub enum Db {
 macro_rules! on_db {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
-            Db::Sqlite($pool) => $body,
-            Db::Postgres($pool) => $body,
+            $crate::support::Db::Sqlite($pool) => $body,
+            $crate::support::Db::Postgres($pool) => $body,
         }
     };
 }
+pub(crate) use on_db;
 
 /// One row of `steps`.
 #[derive(Debug, Clone)]
@@ -326,6 +327,15 @@ pub struct StepView {
 }
 
 impl Db {
+    /// The database of a store opened by the test itself.
+    pub fn of(store: &roster::store::Store) -> Db {
+        match (store.sqlite_pool(), store.pg_pool()) {
+            (Some(pool), _) => Db::Sqlite(pool.clone()),
+            (None, Some(pool)) => Db::Postgres(pool.clone()),
+            (None, None) => panic!("a store on neither database"),
+        }
+    }
+
     pub async fn run_status(&self, run: &str) -> String {
         on_db!(self, |pool| sqlx::query(
             "SELECT status FROM runs WHERE id = $1"
