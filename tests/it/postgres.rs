@@ -154,12 +154,12 @@ async fn workers_in_three_processes_share_the_runs_and_survive_a_sigkill() {
     let mut workers: Vec<_> = (0..3).map(|_| ws.spawn_worker(&args)).collect();
     let total = (RUNS * STEPS.len()) as u64;
     server
-        .wait_for_hits(total / 3, Duration::from_secs(60))
+        .wait_for_hits(total / 3, Duration::from_secs(120))
         .await;
     workers[0].kill().await;
     let boundary = server.seq();
 
-    let done = crate::support::eventually(Duration::from_secs(120), "every run to end", || async {
+    let done = crate::support::eventually(Duration::from_secs(240), "every run to end", || async {
         let s = statuses(&pg).await;
         let ended = ["succeeded", "failed", "cancelled"];
         s.values().all(|s| ended.contains(&s.as_str())).then_some(s)
@@ -251,5 +251,73 @@ async fn a_concurrency_key_holds_across_processes() {
     for d in 0..4 {
         assert_eq!(server.max_in_flight(&format!("D{d}")), 1, "D{d} overlapped");
     }
+    pg.drop_schema().await;
+}
+
+/// Tests that read the SQLite file itself (its bytes, or its tables through rusqlite): they
+/// check SQLite's storage, not the engine, and are not run again on PostgreSQL.
+const SQLITE_FILE_TESTS: &[&str] = &[
+    "postgres::",
+    "console_browser::",
+    "email::a_secret_output_reaches_the_mail_and_nothing_else",
+    "imports::a_changed_department_is_one_change_and_terminated_is_a_leaver",
+    "imports::row_errors_name_row_and_column_and_the_rest_is_imported",
+    "imports::the_same_file_twice_starts_nothing_twice",
+    "plan::a_csv_plan_lists_invalid_rows_and_the_import_then_does_what_it_listed",
+];
+
+/// The whole suite again with every workspace and test store on PostgreSQL: this test binary
+/// runs itself with `ROSTER_TEST_BACKEND=postgres`, each test in a fresh schema, and the
+/// schemas are dropped at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_suite_passes_on_postgres() {
+    if std::env::var("ROSTER_TEST_BACKEND").is_ok() {
+        return;
+    }
+    let Some(pg) = PgSchema::create().await else {
+        return;
+    };
+    let prefix = format!("n{}_", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let mut args = vec!["--test-threads".to_string(), "2".to_string()];
+    for skip in SQLITE_FILE_TESTS {
+        args.push("--skip".into());
+        args.push(skip.to_string());
+    }
+    let out = tokio::process::Command::new(std::env::current_exe().expect("this test binary"))
+        .args(&args)
+        .env("ROSTER_TEST_BACKEND", "postgres")
+        .env("ROSTER_TEST_SCHEMA_PREFIX", &prefix)
+        .output()
+        .await
+        .expect("run the suite on PostgreSQL");
+    let schemas: Vec<String> =
+        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname, $1)")
+            .bind(&prefix)
+            .fetch_all(&pg.pool)
+            .await
+            .expect("the suite's schemas");
+    for s in &schemas {
+        sqlx::query(&format!("DROP SCHEMA {s} CASCADE"))
+            .execute(&pg.pool)
+            .await
+            .expect("drop a schema of the suite");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("test result") || l.ends_with("FAILED"))
+        .collect();
+    assert!(
+        out.status.success(),
+        "the suite failed on PostgreSQL:\n{}\n{}",
+        summary.join("\n"),
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .rev()
+            .take(60)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    eprintln!("on PostgreSQL: {}", summary.join(" "));
     pg.drop_schema().await;
 }
