@@ -150,15 +150,22 @@ macro_rules! bind_filter {
 impl Store {
     /// Extends the leases of every run this worker holds.
     pub async fn heartbeat(&self, owner: &str, until: i64) -> Result<u64, StoreError> {
+        // On PostgreSQL the rows a step commit of this worker holds are skipped (renewed next
+        // time): waiting for them could deadlock with the commit's batch, which locks its rows
+        // in another order.
+        let sql = match self.backend() {
+            "postgres" => {
+                "UPDATE runs SET lease_expires = ? WHERE id IN (SELECT id FROM runs \
+                 WHERE lease_owner = ? AND status = 'running' FOR UPDATE SKIP LOCKED)"
+            }
+            _ => "UPDATE runs SET lease_expires = ? WHERE lease_owner = ? AND status = 'running'",
+        };
         on_pool!(self, |pool| {
-            let done = sqlx::query(&sql_for(
-                pool,
-                "UPDATE runs SET lease_expires = ? WHERE lease_owner = ? AND status = 'running'",
-            ))
-            .bind(until)
-            .bind(owner)
-            .execute(pool)
-            .await?;
+            let done = sqlx::query(&sql_for(pool, sql))
+                .bind(until)
+                .bind(owner)
+                .execute(pool)
+                .await?;
             Ok(done.rows_affected())
         })
     }

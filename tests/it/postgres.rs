@@ -321,3 +321,144 @@ async fn the_engine_suite_passes_on_postgres() {
     eprintln!("on PostgreSQL: {}", summary.join(" "));
     pg.drop_schema().await;
 }
+
+const ONBOARD: &str = r#"
+name: onboard
+on: [ { manual: {} } ]
+steps:
+  - id: account
+    uses: entra.create_user
+    with:
+      user_principal_name: "${{ person.primary_email }}"
+      display_name: "${{ person.full_name }}"
+      employee_id: "${{ person.employee_id }}"
+      department: Engineering
+      usage_location: DE
+      on_conflict: adopt
+  - id: profile
+    uses: entra.update_user
+    with: { user: "${{ steps.account.id }}", set: { jobTitle: Engineer } }
+  - id: groups
+    uses: entra.add_to_groups
+    with: { user: "${{ steps.account.id }}", groups: ["All Staff"] }
+"#;
+
+/// The issue's scale-out scenario: one `roster serve` (taking the submissions over its API)
+/// and three `roster worker` processes on one PostgreSQL database onboard 2,000 people into
+/// the sandbox; one worker is killed with SIGKILL in the middle. Every run succeeds and the
+/// sandbox holds exactly 2,000 new users, each in its group once. (The sandbox's seed has
+/// licences for a few hundred users, so this workload sets a profile field instead.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_and_three_workers_onboard_2000_people_into_the_sandbox() {
+    use crate::support_sandbox::{start as start_sandbox, users, write_config, Credential};
+    use crate::support_serve::{create_token, write_playbook, Serve};
+    const PEOPLE: usize = 2000;
+    let Some(pg) = PgSchema::create().await else {
+        return;
+    };
+    let sandbox = start_sandbox(roster::sandbox::FaultConfig::default()).await;
+    let before = users(&sandbox).len();
+    let ws = Workspace::with_database(&pg.url);
+    write_config(&ws, &sandbox, Credential::Secret);
+    write_playbook(&ws, "onboard", ONBOARD);
+    let token = create_token(&ws, "ops").await;
+    let serve = Serve::start(&ws, &["--concurrency", "16", "--lease", "3s"])
+        .await
+        .with_token(&token);
+    let args = [
+        "--lease",
+        "3s",
+        "--concurrency",
+        "16",
+        "--idle-check",
+        "100ms",
+    ];
+    let mut workers: Vec<_> = (0..3).map(|_| ws.spawn_worker(&args)).collect();
+
+    // Submissions over the API, a few at a time.
+    let people: Vec<usize> = (0..PEOPLE).collect();
+    for (n, chunk) in people.chunks(8).enumerate() {
+        let posts = chunk.iter().map(|i| {
+            let person = serde_json::json!({
+                "id": format!("E{i:05}"), "employee_id": format!("E{i:05}"),
+                "full_name": format!("Employee {i}"), "primary_email": format!("emp{i:05}@contoso.com"),
+            });
+            let serve = &serve;
+            async move {
+                serve
+                    .post(
+                        "/api/v1/runs",
+                        &serde_json::json!({ "playbook": "onboard", "person": person }),
+                    )
+                    .await
+            }
+        });
+        for (code, body) in futures_util::future::join_all(posts).await {
+            assert_eq!(code, 201, "{body:#}");
+        }
+        // (The sandbox's state is a copy of every user: looked at now and then.)
+        if n % 20 == 0
+            && workers[0].child.id().is_some()
+            && users(&sandbox).len() >= before + PEOPLE / 3
+        {
+            workers[0].kill().await;
+        }
+    }
+    if workers[0].child.id().is_some() {
+        crate::support::eventually(Duration::from_secs(120), "a third of the users", || async {
+            (users(&sandbox).len() >= before + PEOPLE / 3).then_some(())
+        })
+        .await;
+        workers[0].kill().await;
+    }
+    let done = crate::support::eventually(Duration::from_secs(240), "every run to end", || async {
+        let s = statuses(&pg).await;
+        let ended = ["succeeded", "failed", "cancelled"];
+        (s.len() == PEOPLE && s.values().all(|s| ended.contains(&s.as_str()))).then_some(s)
+    })
+    .await;
+    let failed: Vec<_> = done.iter().filter(|(_, s)| *s != "succeeded").collect();
+    assert!(
+        failed.is_empty(),
+        "runs not succeeded: {failed:?}\n{}",
+        serve.log()
+    );
+    for w in workers.iter_mut().skip(1) {
+        w.kill().await;
+    }
+
+    let all = users(&sandbox);
+    let upns: Vec<&str> = all
+        .iter()
+        .filter_map(|u| u["userPrincipalName"].as_str())
+        .filter(|u| u.starts_with("emp"))
+        .collect();
+    let distinct: HashSet<&str> = upns.iter().copied().collect();
+    assert_eq!(all.len(), before + PEOPLE, "users in the sandbox");
+    assert_eq!(
+        (upns.len(), distinct.len()),
+        (PEOPLE, PEOPLE),
+        "no duplicates"
+    );
+    let new_ids: HashSet<&str> = all
+        .iter()
+        .filter(|u| {
+            u["userPrincipalName"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("emp"))
+        })
+        .filter_map(|u| u["id"].as_str())
+        .collect();
+    let members = crate::support_sandbox::group_members(&sandbox, "All Staff");
+    let joined: Vec<&String> = members
+        .iter()
+        .filter(|m| new_ids.contains(m.as_str()))
+        .collect();
+    let once: HashSet<&&String> = joined.iter().collect();
+    assert_eq!(
+        (joined.len(), once.len()),
+        (PEOPLE, PEOPLE),
+        "every new user in All Staff once"
+    );
+    pg.drop_schema().await;
+}
