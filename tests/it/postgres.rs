@@ -462,3 +462,54 @@ async fn serve_and_three_workers_onboard_2000_people_into_the_sandbox() {
     );
     pg.drop_schema().await;
 }
+
+/// A schedule tick fires once however many processes fire it at the same moment: eight stores
+/// (eight pools, as eight processes would have) race for each of 20 ticks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_schedule_tick_fires_once_across_processes() {
+    use roster::store::{Dispatch, NewEvent};
+    let Some(pg) = PgSchema::create().await else {
+        return;
+    };
+    let mut stores = Vec::new();
+    for _ in 0..8 {
+        stores.push(
+            Store::open(&pg.url, &StoreOptions::default())
+                .await
+                .expect("open"),
+        );
+    }
+    for tick in 0..20i64 {
+        let races = stores.iter().enumerate().map(|(p, store)| {
+            let event = NewEvent {
+                id: format!("ev-{tick}-{p}"),
+                idempotency_key: format!("tick:{tick}:{p}"),
+                kind: "schedule.tick".into(),
+                source: None,
+                subject_id: None,
+                body: serde_json::json!({ "type": "schedule.tick" }),
+                received_at: 1,
+            };
+            let dispatches = vec![Dispatch::Filtered {
+                playbook: "nightly".into(),
+            }];
+            store.fire_tick("nightly".into(), tick * 60_000, event, dispatches, 1)
+        });
+        let fired = futures_util::future::join_all(races)
+            .await
+            .into_iter()
+            .map(|r| r.expect("fire_tick"))
+            .filter(Option::is_some)
+            .count();
+        assert_eq!(fired, 1, "tick {tick} fired {fired} times");
+    }
+    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+        .fetch_one(&pg.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 20);
+    for s in &stores {
+        s.close().await;
+    }
+    pg.drop_schema().await;
+}
