@@ -319,8 +319,7 @@ pub enum Watcher {
 
 impl Watcher {
     /// Polled after an idle nap: whether the database changed since the last look (SQLite).
-    /// PostgreSQL answers `true`: a nap that ran out claims once, in case a notification was
-    /// lost while the listener reconnected.
+    /// PostgreSQL pushes changes instead (`notified`), so there is nothing to poll.
     pub async fn changed(&mut self) -> bool {
         match self {
             Watcher::Sqlite { conn, data_version } => {
@@ -332,21 +331,26 @@ impl Watcher {
                 *data_version = v;
                 changed
             }
-            Watcher::Postgres { .. } => true,
+            Watcher::Postgres { .. } => false,
         }
     }
 
-    /// Resolves when another process notified (PostgreSQL); never on SQLite. A lost
-    /// connection is re-established by the listener (its error is logged and waited out).
+    /// Resolves when another process notified (PostgreSQL); never on SQLite. When the
+    /// listener's connection was lost it resolves too (notifications sent meanwhile are lost,
+    /// so the worker looks once), and the next call reconnects.
     pub async fn notified(&mut self) {
         match self {
             Watcher::Sqlite { .. } => std::future::pending().await,
-            Watcher::Postgres { listener } => {
-                if let Err(e) = listener.recv().await {
-                    tracing::warn!(error = %e, "wake listener lost its connection; reconnecting");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+            Watcher::Postgres { listener } => match listener.try_recv().await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    tracing::warn!("wake listener lost its connection; reconnecting");
                 }
-            }
+                Err(e) => {
+                    tracing::warn!(error = %e, "wake listener cannot reach the database");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
         }
     }
 }
