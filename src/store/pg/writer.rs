@@ -7,18 +7,18 @@
 //! per batch, not per step, bound the rate. A batch that fails because the connection was lost
 //! is written again once the database answers (the guards make that safe); the run tasks wait.
 //!
-//! Claims run in their own transactions beside the writer (PostgreSQL has many writers): the
+//! Up to `BATCHES_IN_FLIGHT` batches are written at once. Claims run in their own transactions beside the writer (PostgreSQL has many writers): the
 //! candidate rows are locked `FOR UPDATE SKIP LOCKED`, so two processes never wait for or take
 //! the same run, and a transaction-scoped advisory lock orders the claims of every process so
 //! that each sees the previous one's runs as started — that is what keeps a concurrency key to
 //! one run at a time across processes.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::Row;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::super::rows::RUN_COLUMNS;
 use super::super::runs::ACTIVE;
@@ -28,11 +28,18 @@ use super::super::{parse_json, Claimed, StoreError};
 /// The advisory lock key that orders claims across processes ("roster" "claim").
 const CLAIM_LOCK: (i32, i32) = (0x726f_7374, 0x636c_6169);
 
+/// How many batches one process writes at once. PostgreSQL has many writers and commits
+/// concurrent transactions together, so while one batch waits for its round trips the next
+/// one forms and is written beside it (the batches move different runs).
+const BATCHES_IN_FLIGHT: usize = 4;
+
+type Acked = Vec<(StepCommit, oneshot::Sender<Result<bool, String>>)>;
+
 /// The writer task: batches until the channel closes.
 pub(in crate::store) async fn write_loop(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Request>) {
-    let mut commits: Vec<(StepCommit, oneshot::Sender<Result<bool, String>>)> =
-        Vec::with_capacity(MAX_BATCH);
+    let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
     while let Some(first) = rx.recv().await {
+        let mut commits: Acked = Vec::new();
         let mut next = Some(first);
         while let Some(request) = next.take() {
             match request {
@@ -52,30 +59,43 @@ pub(in crate::store) async fn write_loop(pool: PgPool, mut rx: mpsc::UnboundedRe
         if commits.is_empty() {
             continue;
         }
-        let batch: Vec<&StepCommit> = commits.iter().map(|(c, _)| c).collect();
-        let mut delay = Duration::from_millis(100);
-        let outcome = loop {
-            match write_batch(&pool, &batch).await {
-                Err(StoreError::Database(e)) if is_connection_error(&e) => {
-                    tracing::warn!(error = %e, "database unreachable; step commits wait and retry");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-                other => break other,
-            }
+        // Waiting for a free slot lets more commits queue up for the next batch.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
         };
-        match outcome {
-            Ok(applied) => {
-                for ((_, ack), ok) in commits.drain(..).zip(applied) {
-                    let _ = ack.send(Ok(ok));
-                }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            write_and_ack(&pool, commits).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Writes one batch (again while the database is unreachable) and acknowledges its commits.
+async fn write_and_ack(pool: &PgPool, mut commits: Acked) {
+    let batch: Vec<&StepCommit> = commits.iter().map(|(c, _)| c).collect();
+    let mut delay = Duration::from_millis(100);
+    let outcome = loop {
+        match write_batch(pool, &batch).await {
+            Err(StoreError::Database(e)) if is_connection_error(&e) => {
+                tracing::warn!(error = %e, "database unreachable; step commits wait and retry");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
             }
-            Err(e) => {
-                tracing::error!(error = %e, commits = commits.len(), "step commit failed");
-                let message = e.to_string();
-                for (_, ack) in commits.drain(..) {
-                    let _ = ack.send(Err(message.clone()));
-                }
+            other => break other,
+        }
+    };
+    match outcome {
+        Ok(applied) => {
+            for ((_, ack), ok) in commits.drain(..).zip(applied) {
+                let _ = ack.send(Ok(ok));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, commits = commits.len(), "step commit failed");
+            let message = e.to_string();
+            for (_, ack) in commits.drain(..) {
+                let _ = ack.send(Err(message.clone()));
             }
         }
     }
