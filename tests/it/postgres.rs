@@ -513,3 +513,38 @@ async fn each_schedule_tick_fires_once_across_processes() {
     }
     pg.drop_schema().await;
 }
+
+/// A run that ends keeps no usable secret on PostgreSQL either: the generated password is
+/// sealed while the run is parked and erased once it ends (written by the batched writer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_erased_when_a_run_ends_on_postgres() {
+    use crate::support_sandbox::{start as start_sandbox, write_config, Credential};
+    let Some(pg) = PgSchema::create().await else {
+        return;
+    };
+    let sandbox = start_sandbox(roster::sandbox::FaultConfig::default()).await;
+    let ws = Workspace::with_database(&pg.url);
+    write_config(&ws, &sandbox, Credential::Secret);
+    let yaml = r#"
+name: onboard
+on: [ { manual: {} } ]
+steps:
+  - id: account
+    uses: entra.create_user
+    with:
+      user_principal_name: "ada.lovelace@contoso.com"
+      display_name: "Ada Lovelace"
+      employee_id: "E1"
+  - id: after
+    uses: script
+    with: { code: '#{ done: true }' }
+"#;
+    let who = serde_json::json!({ "id": "E1", "employee_id": "E1", "full_name": "Ada Lovelace" });
+    let (code, shown, stderr) = ws.run_json(yaml, &who, &[]).await;
+    assert_eq!(code, 0, "{shown:#}\n{stderr}");
+    let run = shown["run"]["id"].as_str().expect("run id");
+    let stored = ws.db().await.step_outputs(run, "account").await;
+    assert!(stored.contains("\"$secret\":\"erased\""), "{stored}");
+    assert!(!stored.contains("v1:"), "{stored}");
+    pg.drop_schema().await;
+}

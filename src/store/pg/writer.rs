@@ -113,36 +113,50 @@ pub(in crate::store) fn is_connection_error(e: &sqlx::Error) -> bool {
     ) || matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("08") || c == "57P01"))
 }
 
-const UPDATE_RUNS: &str = "UPDATE runs r SET status = c.status, cursor = c.cursor, \
+/// A whole batch in one statement: the guarded run updates (`moved`), the steps of the runs
+/// that moved (`ins`, a data-modifying CTE that sees `moved`), a `NOTIFY` when a run left
+/// `running`, and the stored steps of the runs that ended whose outputs may hold a secret.
+/// The statement's snapshot predates `ins`, so those are the runs' earlier steps; the batch's
+/// own step of an ending run is erased before it is written. As on SQLite, a re-executed
+/// step's calls are appended to the earlier ones as text.
+const WRITE_BATCH: &str = "WITH c AS (SELECT * FROM unnest($1::text[], $2::text[], \
+       $3::int8[], $4::int8[], $5::text[], $6::int8[], $7::int8[], $8::bool[], $9::text[], \
+       $10::int8[]) AS c(id, status, cursor, wake_at, error, failed_at, now, terminal, owner, \
+       expected)), \
+     moved AS (UPDATE runs r SET status = c.status, cursor = c.cursor, \
        wake_at = c.wake_at, error = COALESCE(c.error, r.error), \
        failed_at = COALESCE(c.failed_at, r.failed_at), updated_at = c.now, \
        finished_at = CASE WHEN c.terminal THEN c.now ELSE NULL END, \
        lease_owner = CASE WHEN c.status = 'running' THEN r.lease_owner ELSE NULL END, \
        lease_expires = CASE WHEN c.status = 'running' THEN r.lease_expires ELSE NULL END \
-     FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::int8[], \
-                 $7::int8[], $8::bool[], $9::text[], $10::int8[]) \
-       AS c(id, status, cursor, wake_at, error, failed_at, now, terminal, owner, expected) \
-     WHERE r.id = c.id AND r.status = 'running' AND r.lease_owner = c.owner \
-       AND r.cursor = c.expected \
-     RETURNING r.id";
+       FROM c WHERE r.id = c.id AND r.status = 'running' AND r.lease_owner = c.owner \
+         AND r.cursor = c.expected \
+       RETURNING r.id, r.status, c.terminal), \
+     ins AS (INSERT INTO steps (run_id, idx, step_id, status, attempts, outputs, error, \
+         started_at, finished_at, calls) \
+       SELECT * FROM unnest($11::text[], $12::int8[], $13::text[], $14::text[], $15::int8[], \
+                            $16::text[], $17::text[], $18::int8[], $19::int8[], $20::text[]) \
+         AS s(run_id, idx, step_id, status, attempts, outputs, error, started_at, \
+              finished_at, calls) \
+       WHERE s.run_id IN (SELECT id FROM moved) \
+       ON CONFLICT (run_id, idx) DO UPDATE SET step_id = excluded.step_id, \
+         status = excluded.status, attempts = excluded.attempts, \
+         outputs = excluded.outputs, error = excluded.error, \
+         started_at = excluded.started_at, finished_at = excluded.finished_at, \
+         calls = CASE WHEN excluded.calls IS NULL THEN steps.calls \
+                      WHEN steps.calls IS NULL THEN excluded.calls \
+                      ELSE substr(steps.calls, 1, length(steps.calls) - 1) || ',' \
+                           || substr(excluded.calls, 2) END \
+       RETURNING 1) \
+     SELECT m.id AS run_id, NULL::int8 AS idx, NULL::text AS outputs, \
+       CASE WHEN m.status <> 'running' THEN pg_notify('roster_wake', '') END::text AS woke \
+       FROM moved m \
+     UNION ALL \
+     SELECT s.run_id, s.idx, s.outputs, NULL FROM steps s JOIN moved m \
+       ON m.id = s.run_id AND m.terminal WHERE strpos(s.outputs, '\"$secret\"') > 0";
 
-/// As on SQLite, a re-executed step's calls are appended to the earlier ones as text.
-const UPSERT_STEPS: &str = "INSERT INTO steps (run_id, idx, step_id, status, attempts, outputs, \
-       error, started_at, finished_at, calls) \
-     SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], \
-                          $6::text[], $7::text[], $8::int8[], $9::int8[], $10::text[]) \
-     ON CONFLICT (run_id, idx) DO UPDATE SET step_id = excluded.step_id, \
-       status = excluded.status, attempts = excluded.attempts, \
-       outputs = excluded.outputs, error = excluded.error, \
-       started_at = excluded.started_at, finished_at = excluded.finished_at, \
-       calls = CASE WHEN excluded.calls IS NULL THEN steps.calls \
-                    WHEN steps.calls IS NULL THEN excluded.calls \
-                    ELSE substr(steps.calls, 1, length(steps.calls) - 1) || ',' \
-                         || substr(excluded.calls, 2) END";
-
-/// One transaction: the guarded run updates, then the steps of the runs that moved.
+/// One transaction, one statement (and an update per stored secret to erase).
 async fn write_batch(pool: &PgPool, batch: &[&StepCommit]) -> Result<Vec<bool>, StoreError> {
-    let mut tx = pool.begin().await?;
     let n = batch.len();
     let mut ids = Vec::with_capacity(n);
     let mut statuses = Vec::with_capacity(n);
@@ -166,7 +180,20 @@ async fn write_batch(pool: &PgPool, batch: &[&StepCommit]) -> Result<Vec<bool>, 
         owners.push(&*c.owner);
         expected.push(c.expected_cursor);
     }
-    let moved: Vec<String> = sqlx::query_scalar(UPDATE_RUNS)
+    let steps: Vec<_> = batch
+        .iter()
+        .filter_map(|c| c.step.as_ref().map(|s| (*c, s)))
+        .collect();
+    // A run that ends keeps no usable secret: its last step's outputs are erased as written.
+    let outputs: Vec<Option<String>> = steps
+        .iter()
+        .map(|(c, s)| match (&s.outputs, c.run.status.is_terminal()) {
+            (Some(o), true) => Some(crate::secret::erase_text(o).unwrap_or_else(|| o.clone())),
+            (o, _) => o.clone(),
+        })
+        .collect();
+    let mut tx = pool.begin().await?;
+    let rows = sqlx::query(WRITE_BATCH)
         .bind(&ids)
         .bind(&statuses)
         .bind(&cursors)
@@ -177,73 +204,70 @@ async fn write_batch(pool: &PgPool, batch: &[&StepCommit]) -> Result<Vec<bool>, 
         .bind(&terminal)
         .bind(&owners)
         .bind(&expected)
+        .bind(
+            steps
+                .iter()
+                .map(|(c, _)| c.run_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(steps.iter().map(|(_, s)| s.idx).collect::<Vec<_>>())
+        .bind(
+            steps
+                .iter()
+                .map(|(_, s)| s.step_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            steps
+                .iter()
+                .map(|(_, s)| s.status.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(steps.iter().map(|(_, s)| s.attempts).collect::<Vec<_>>())
+        .bind(&outputs)
+        .bind(
+            steps
+                .iter()
+                .map(|(_, s)| s.error.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(steps.iter().map(|(_, s)| s.started_at).collect::<Vec<_>>())
+        .bind(steps.iter().map(|(_, s)| s.finished_at).collect::<Vec<_>>())
+        .bind(
+            steps
+                .iter()
+                .map(|(_, s)| s.calls.as_deref())
+                .collect::<Vec<_>>(),
+        )
         .fetch_all(&mut *tx)
         .await?;
-    let moved: std::collections::HashSet<String> = moved.into_iter().collect();
-    let applied: Vec<bool> = batch.iter().map(|c| moved.contains(&c.run_id)).collect();
-    let steps: Vec<_> = batch
+    let written: std::collections::HashSet<(&str, i64)> = steps
         .iter()
-        .zip(&applied)
-        .filter(|(_, ok)| **ok)
-        .filter_map(|(c, _)| c.step.as_ref().map(|s| (c.run_id.as_str(), s)))
+        .map(|(c, s)| (c.run_id.as_str(), s.idx))
         .collect();
-    if !steps.is_empty() {
-        sqlx::query(UPSERT_STEPS)
-            .bind(steps.iter().map(|(r, _)| *r).collect::<Vec<_>>())
-            .bind(steps.iter().map(|(_, s)| s.idx).collect::<Vec<_>>())
-            .bind(
-                steps
-                    .iter()
-                    .map(|(_, s)| s.step_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                steps
-                    .iter()
-                    .map(|(_, s)| s.status.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(steps.iter().map(|(_, s)| s.attempts).collect::<Vec<_>>())
-            .bind(
-                steps
-                    .iter()
-                    .map(|(_, s)| s.outputs.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                steps
-                    .iter()
-                    .map(|(_, s)| s.error.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(steps.iter().map(|(_, s)| s.started_at).collect::<Vec<_>>())
-            .bind(steps.iter().map(|(_, s)| s.finished_at).collect::<Vec<_>>())
-            .bind(
-                steps
-                    .iter()
-                    .map(|(_, s)| s.calls.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .execute(&mut *tx)
-            .await?;
-    }
-    let ended: Vec<String> = batch
-        .iter()
-        .zip(&applied)
-        .filter(|(c, ok)| **ok && c.run.status.is_terminal())
-        .map(|(c, _)| c.run_id.clone())
-        .collect();
-    super::erase_secrets(&mut tx, &ended).await?;
-    // A run that left `running` may free a concurrency key another process's run waits for.
-    if batch
-        .iter()
-        .zip(&applied)
-        .any(|(c, ok)| *ok && c.run.status.as_str() != "running")
-    {
-        super::notify(&mut tx).await?;
+    let mut moved = std::collections::HashSet::new();
+    for row in &rows {
+        let run: String = row.try_get("run_id")?;
+        let Some(idx) = row.try_get::<Option<i64>, _>("idx")? else {
+            moved.insert(run);
+            continue;
+        };
+        // The batch's own step replaced this row; it was erased before it was written.
+        if written.contains(&(run.as_str(), idx)) {
+            continue;
+        }
+        let stored: String = row.try_get("outputs")?;
+        if let Some(erased) = crate::secret::erase_text(&stored) {
+            sqlx::query("UPDATE steps SET outputs = $1 WHERE run_id = $2 AND idx = $3")
+                .bind(erased)
+                .bind(&run)
+                .bind(idx)
+                .execute(&mut *tx)
+                .await?;
+        }
     }
     tx.commit().await?;
-    Ok(applied)
+    Ok(batch.iter().map(|c| moved.contains(&c.run_id)).collect())
 }
 
 /// The claim statement: each ready status searched on its own (as on SQLite), the candidates
