@@ -548,3 +548,57 @@ steps:
     assert!(!stored.contains("v1:"), "{stored}");
     pg.drop_schema().await;
 }
+
+/// A lost database connection does not fail runs: for a second, the server terminates every
+/// connection of a worker process executing 300 runs; its step commits are written again once
+/// it reconnects, its claims wait, its listener reconnects, and every run succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_rides_out_lost_connections() {
+    const RUNS: usize = 300;
+    let Some(pg) = PgSchema::create().await else {
+        return;
+    };
+    let server = TestServer::start(|_| Reply::ok().delay(Duration::from_millis(10))).await;
+    let app = format!(
+        "roster_{}",
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
+    );
+    let url = format!("{}&application_name={app}", pg.url);
+    let ws = Workspace::with_database(&url);
+    let pb = ws.write_playbook("provision", &playbook(&server.url, false));
+    let people = (0..RUNS).map(|i| person(&format!("P{i:04}"))).collect();
+    let runs = ws.enqueue(&pb, people).await;
+    let mut worker = ws.spawn_worker(&["--concurrency", "16", "--idle-check", "100ms"]);
+    server
+        .wait_for_hits((RUNS * STEPS.len() / 4) as u64, Duration::from_secs(60))
+        .await;
+    // For a second, every connection the worker has (pool, listener) is terminated as soon
+    // as it appears, in the middle of its statements.
+    let mut terminated = 0;
+    let until = std::time::Instant::now() + Duration::from_secs(1);
+    while std::time::Instant::now() < until {
+        let killed: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+        )
+        .bind(&app)
+        .fetch_all(&pg.pool)
+        .await
+        .expect("terminate the worker's connections");
+        terminated += killed.len();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(terminated > 0, "the worker had no connection to terminate");
+    let done = crate::support::eventually(Duration::from_secs(120), "every run to end", || async {
+        let s = statuses(&pg).await;
+        let ended = ["succeeded", "failed", "cancelled"];
+        (s.len() == RUNS && s.values().all(|s| ended.contains(&s.as_str()))).then_some(s)
+    })
+    .await;
+    let log = worker.log();
+    worker.kill().await;
+    eprintln!("{terminated} connections terminated; the worker's log:\n{log}");
+    let failed: Vec<_> = done.iter().filter(|(_, s)| *s != "succeeded").collect();
+    assert!(failed.is_empty(), "runs not succeeded: {failed:?}\n{log}");
+    assert_eq!(done.len(), runs.len());
+    pg.drop_schema().await;
+}
