@@ -75,13 +75,19 @@ pub(in crate::store) async fn write_loop(pool: PgPool, mut rx: mpsc::UnboundedRe
 async fn write_and_ack(pool: &PgPool, mut commits: Acked) {
     let batch: Vec<&StepCommit> = commits.iter().map(|(c, _)| c).collect();
     let mut delay = Duration::from_millis(100);
+    let mut retried = false;
     let outcome = loop {
         match write_batch(pool, &batch).await {
             Err(StoreError::Database(e)) if is_connection_error(&e) => {
                 tracing::warn!(error = %e, "database unreachable; step commits wait and retry");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
+                retried = true;
             }
+            // The connection may have been lost after the server committed: a commit whose
+            // guard fails now can be one that landed then. Those are recognised by the run
+            // being exactly where the commit put it, so their run tasks go on.
+            Ok(applied) if retried => break landed_before(pool, &batch, applied).await,
             other => break other,
         }
     };
@@ -99,6 +105,43 @@ async fn write_and_ack(pool: &PgPool, mut commits: Acked) {
             }
         }
     }
+}
+
+/// After a retry: marks applied the commits whose run already is where they move it (status
+/// and cursor, and still this worker's lease while running).
+async fn landed_before(
+    pool: &PgPool,
+    batch: &[&StepCommit],
+    mut applied: Vec<bool>,
+) -> Result<Vec<bool>, StoreError> {
+    let missed: Vec<&StepCommit> = batch
+        .iter()
+        .zip(&applied)
+        .filter(|(_, ok)| !**ok)
+        .map(|(c, _)| *c)
+        .collect();
+    if missed.is_empty() {
+        return Ok(applied);
+    }
+    let landed: Vec<String> = sqlx::query_scalar(
+        "SELECT r.id FROM runs r \
+         JOIN unnest($1::text[], $2::text[], $3::int8[], $4::text[]) AS c(id, status, cursor, owner) \
+           ON r.id = c.id \
+         WHERE r.status = c.status AND r.cursor = c.cursor \
+           AND (c.status <> 'running' OR r.lease_owner = c.owner)",
+    )
+    .bind(missed.iter().map(|c| c.run_id.as_str()).collect::<Vec<_>>())
+    .bind(missed.iter().map(|c| c.run.status.as_str()).collect::<Vec<_>>())
+    .bind(missed.iter().map(|c| c.run.cursor).collect::<Vec<_>>())
+    .bind(missed.iter().map(|c| &*c.owner).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await?;
+    for (c, ok) in batch.iter().zip(applied.iter_mut()) {
+        if !*ok && landed.contains(&c.run_id) {
+            *ok = true;
+        }
+    }
+    Ok(applied)
 }
 
 /// Errors that say the database could not be reached (as opposed to a rejected statement).
