@@ -153,10 +153,17 @@ impl Browser {
 
     /// The visible text of the page, every run of white space (table cells are separated by
     /// tabs, lines by line breaks) as one space.
+    /// Read in one script call: finding `body` and then asking for its text is two requests,
+    /// and a page that navigates in between (a form's answer arriving) makes the element stale.
     pub async fn text(&self) -> String {
-        let body = self.find("body").await;
-        let text = self.text_of(&body).await;
-        text.split_whitespace().collect::<Vec<_>>().join(" ")
+        let text = self
+            .script("return document.body ? document.body.innerText : '';")
+            .await;
+        text.as_str()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     pub async fn find_all(&self, css: &str) -> Vec<Element> {
