@@ -244,17 +244,6 @@ impl Browser {
         .await;
     }
 
-    pub async fn text_of(&self, e: &Element) -> String {
-        let v = self
-            .command(
-                reqwest::Method::GET,
-                &format!("/element/{}/text", e.id),
-                None,
-            )
-            .await;
-        v.as_str().unwrap_or_default().to_string()
-    }
-
     /// Runs a script in the page; returns its result.
     pub async fn script(&self, code: &str) -> Value {
         self.command(
