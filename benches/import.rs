@@ -303,10 +303,10 @@ async fn child(scenario: &str, dir: &Path, rows: usize) -> Result<Measurement> {
 
 async fn totals(engine: &Engine) -> Result<(u64, u64)> {
     let (events,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events")
-        .fetch_one(engine.store().pool())
+        .fetch_one(engine.store().sqlite_pool().expect("a SQLite store"))
         .await?;
     let (runs,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM runs")
-        .fetch_one(engine.store().pool())
+        .fetch_one(engine.store().sqlite_pool().expect("a SQLite store"))
         .await?;
     Ok((events as u64, runs as u64))
 }

@@ -29,7 +29,7 @@ use crate::connectors::Connections;
 use crate::engine::{Engine, Worker, WorkerOptions};
 use crate::playbook::{self, Diagnostics, Playbook};
 use crate::secret::SecretBox;
-use crate::store::{Store, StoreOptions};
+use crate::store::Store;
 
 /// What every piece of the server is built from.
 #[derive(Clone)]
@@ -65,9 +65,14 @@ impl Default for ServeOptions {
 
 /// The engine on `database_url` with the config's connections and secrets key.
 pub async fn open_engine(config: &Config, database_url: &str) -> anyhow::Result<Arc<Engine>> {
-    let store = Store::open(database_url, &StoreOptions::default())
+    let store = Store::open(database_url, &config.database.store_options()?)
         .await
-        .with_context(|| format!("opening the database {database_url}"))?;
+        .with_context(|| {
+            format!(
+                "opening the database {}",
+                crate::store::redact_url(database_url)
+            )
+        })?;
     let engine = Engine::new(store);
     let connections = Connections::from_config(config, engine.http())?;
     let secrets = match &config.secrets_key {
@@ -269,6 +274,6 @@ pub async fn serve(
             "steps still in flight at the shutdown timeout; they resume when their leases expire"
         );
     }
-    deps.engine.store().pool().close().await;
+    deps.engine.store().close().await;
     Ok(())
 }

@@ -177,7 +177,7 @@ async fn measure(
     check_stats(&http, url, runs).await?;
     let (steps_done,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM steps WHERE status = 'succeeded'")
-            .fetch_one(engine.store().pool())
+            .fetch_one(engine.store().sqlite_pool().expect("a SQLite store"))
             .await?;
     ensure!(
         steps_done == 5 * runs as i64,

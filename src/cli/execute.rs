@@ -27,7 +27,7 @@ pub(super) fn load_config(g: &Global) -> anyhow::Result<Config> {
 pub(super) fn database_url(g: &Global, config: &Config) -> String {
     g.database
         .clone()
-        .or_else(|| config.database.clone())
+        .or_else(|| config.database.url.clone())
         .unwrap_or_else(|| "sqlite://roster.db".into())
 }
 
@@ -167,10 +167,13 @@ async fn run_with(g: &Global, args: RunArgs, config: Config) -> anyhow::Result<i
 
 pub(super) async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<i32> {
     let engine = open_engine(g).await?;
+    let config = load_config(g)?;
+    let (lease, heartbeat) = config.database.lease(args.lease)?;
     let (stop, stopped) = watch::channel(false);
     let options = WorkerOptions {
         concurrency: args.concurrency,
-        lease: args.lease,
+        lease,
+        heartbeat,
         idle_check: args.idle_check,
         only_run: None,
     };
@@ -178,7 +181,7 @@ pub(super) async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<i32> 
     eprintln!(
         "roster worker {} on {} (concurrency {})",
         worker.owner(),
-        database_url(g, &load_config(g)?),
+        crate::store::redact_url(&database_url(g, &config)),
         args.concurrency
     );
     let handle = tokio::spawn(worker.run(stopped));

@@ -30,8 +30,8 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The database: sqlite://PATH (created if missing) [default: the config's `database`,
-    /// else sqlite://roster.db]
+    /// The database: sqlite://PATH (created if missing) or postgres://USER@HOST/DB
+    /// [default: the config's `database`, else sqlite://roster.db]
     #[arg(long, global = true, env = "DATABASE_URL")]
     pub database: Option<String>,
     /// The config file with the connections (optional unless given).
@@ -134,9 +134,10 @@ pub struct WorkerArgs {
     /// Runs executed at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// Lease length: a killed worker's runs resume this long after its last heartbeat.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    pub lease: Duration,
+    /// Lease length: a killed worker's runs resume this long after its last heartbeat
+    /// [default: the config's `database.lease`, else 30s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub lease: Option<Duration>,
     /// How often an idle worker checks for work submitted by other processes.
     #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
     pub idle_check: Duration,
@@ -157,9 +158,10 @@ pub struct ServeArgs {
     /// Runs executed at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// Lease length: a killed server's runs resume this long after its last heartbeat.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    pub lease: Duration,
+    /// Lease length: a killed server's runs resume this long after its last heartbeat
+    /// [default: the config's `database.lease`, else 30s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub lease: Option<Duration>,
     /// How often idle workers check for work submitted by other processes.
     #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
     pub idle_check: Duration,

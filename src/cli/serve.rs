@@ -10,12 +10,14 @@ use crate::engine::WorkerOptions;
 pub(super) async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<i32> {
     let config = load_config(g)?;
     let url = database_url(g, &config);
+    let (lease, heartbeat) = config.database.lease(args.lease)?;
     let options = ServeOptions {
         listen: args.listen,
         playbooks: args.playbooks,
         worker: WorkerOptions {
             concurrency: args.concurrency,
-            lease: args.lease,
+            lease,
+            heartbeat,
             idle_check: args.idle_check,
             only_run: None,
         },

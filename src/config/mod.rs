@@ -7,6 +7,7 @@
 //! `{ file: PATH }`; a literal at a secret's key is refused with the place it was found.
 
 mod connections;
+mod database;
 mod identity;
 mod imports;
 mod scim;
@@ -28,6 +29,7 @@ pub use connections::{
     Limits, ScimConfig, SmtpConfig, SmtpSecurity,
 };
 
+pub use database::{DatabaseConfig, DEFAULT_LEASE};
 pub use identity::{GoogleMapping, GroupsBy, Guests, IdentityConfig, UsersBy};
 pub use imports::{
     check_field, Case, ColumnSpec, ImportProfile, InvalidCells, StatusValues, DEFAULT_MAX_BYTES,
@@ -91,9 +93,10 @@ pub struct ConfigError {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// `sqlite://PATH`; `--database` and `DATABASE_URL` take precedence.
+    /// The URL (`sqlite://PATH`, `postgres://…`) alone, or a section with the URL, the pool,
+    /// timeouts and the workers' lease (`config::database`).
     #[serde(default)]
-    pub database: Option<String>,
+    pub database: DatabaseConfig,
     /// 32 bytes, base64, that seal secret step outputs. Default: `roster.key` beside the
     /// database, created on first use.
     #[serde(default)]

@@ -241,7 +241,7 @@ fn config(dir: &Path) -> anyhow::Result<Config> {
 async fn wait_for(store: &Store, what: &str, sql: &str, n: i64) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let got: i64 = sqlx::query_scalar(sql).fetch_one(store.pool()).await?;
+        let got: i64 = sqlx::query_scalar(sql).fetch_one(sqlite(store)?).await?;
         if got >= n {
             return Ok(());
         }
@@ -258,7 +258,7 @@ async fn settle(store: &Store) -> anyhow::Result<()> {
     loop {
         let busy: i64 = sqlx::query_scalar(sql)
             .bind(now_ms() + 60_000)
-            .fetch_one(store.pool())
+            .fetch_one(sqlite(store)?)
             .await?;
         if busy == 0 {
             return Ok(());
@@ -266,4 +266,11 @@ async fn settle(store: &Store) -> anyhow::Result<()> {
         anyhow::ensure!(Instant::now() < deadline, "runs did not settle within 40 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The demo's database is always SQLite (it creates it); its summary reads it directly.
+pub(crate) fn sqlite(store: &Store) -> anyhow::Result<&sqlx::SqlitePool> {
+    store
+        .sqlite_pool()
+        .ok_or_else(|| anyhow::anyhow!("the demo runs on SQLite"))
 }

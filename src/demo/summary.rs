@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 use sqlx::Row;
 
+use super::sqlite;
 use crate::sandbox::SandboxSeed;
 use crate::store::Store;
 
@@ -115,7 +116,7 @@ pub async fn render(store: &Store, state: &Value, base: &str) -> anyhow::Result<
     let rows = sqlx::query(
         "SELECT playbook, status, COUNT(*) AS n FROM runs GROUP BY playbook, status ORDER BY playbook, status",
     )
-    .fetch_all(store.pool())
+    .fetch_all(sqlite(store)?)
     .await?;
     for r in rows {
         let (p, st, n): (String, String, i64) = (r.get("playbook"), r.get("status"), r.get("n"));
@@ -130,7 +131,7 @@ pub async fn render(store: &Store, state: &Value, base: &str) -> anyhow::Result<
         "SELECT r.id, r.person, s.outputs FROM runs r JOIN steps s ON s.run_id = r.id AND s.idx = r.cursor \
          WHERE r.status = 'review' ORDER BY r.seq",
     )
-    .fetch_all(store.pool())
+    .fetch_all(sqlite(store)?)
     .await?;
     for r in review {
         let (id, person, outputs): (String, String, String) =
@@ -155,7 +156,7 @@ pub async fn render(store: &Store, state: &Value, base: &str) -> anyhow::Result<
         "SELECT r.id, s.outputs FROM runs r JOIN steps s ON s.run_id = r.id AND s.idx = r.cursor \
          WHERE r.status = 'waiting' AND r.playbook = 'offboard'",
     )
-    .fetch_all(store.pool())
+    .fetch_all(sqlite(store)?)
     .await?;
     for r in waiting {
         let (id, outputs): (String, String) = (r.get("id"), r.get("outputs"));

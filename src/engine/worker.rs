@@ -2,7 +2,8 @@
 //!
 //! Idle costs nothing: the worker sleeps until this process submits or finishes work (an
 //! in-process notification), until the next durable timer is due, or until another process
-//! changes the database (a cheap `PRAGMA data_version` check every `idle_check`). A heartbeat
+//! changes the database (SQLite: a cheap `PRAGMA data_version` check every `idle_check`;
+//! PostgreSQL: a `NOTIFY` from any process, at once). A heartbeat
 //! keeps the leases of the runs in flight; a worker that dies stops renewing them, and once they
 //! expire any worker resumes those runs at the step that was in flight.
 
@@ -10,7 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::Row;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -26,6 +26,8 @@ pub struct WorkerOptions {
     pub concurrency: usize,
     /// How long a claim lasts without a heartbeat; a dead worker's runs resume after it.
     pub lease: Duration,
+    /// How often the leases are renewed (shorter than the lease).
+    pub heartbeat: Duration,
     /// How often an idle worker looks for changes made by other processes.
     pub idle_check: Duration,
     /// Execute only this run (used by `roster run`).
@@ -36,7 +38,8 @@ impl Default for WorkerOptions {
     fn default() -> Self {
         WorkerOptions {
             concurrency: 64,
-            lease: Duration::from_secs(30),
+            lease: crate::config::DEFAULT_LEASE,
+            heartbeat: crate::config::DEFAULT_LEASE / 3,
             idle_check: Duration::from_millis(500),
             only_run: None,
         }
@@ -90,13 +93,9 @@ impl Worker {
             store.clone(),
             self.owner.clone(),
             self.options.lease,
+            self.options.heartbeat.min(self.options.lease / 2),
         ));
-        let mut watcher = store
-            .pool()
-            .acquire()
-            .await
-            .map_err(crate::store::StoreError::from)?;
-        let mut data_version = -1i64;
+        let mut watcher = store.watcher().await?;
         let mut tasks = JoinSet::new();
         let capacity = self.options.concurrency.max(1);
         // Claim in batches under load: every claim is a write transaction of its own.
@@ -157,20 +156,12 @@ impl Worker {
                 _ = tokio::time::sleep(nap) => {
                     if until_timer.is_some_and(|t| t <= nap) {
                         must_claim = true;
-                    } else {
+                    } else if watcher.changed().await {
                         // Only another process can have made work ready: look before claiming.
-                        let v = sqlx::query("PRAGMA data_version")
-                            .fetch_one(&mut *watcher)
-                            .await
-                            .ok()
-                            .and_then(|r| r.try_get::<i64, _>(0).ok())
-                            .unwrap_or(-2);
-                        if v != data_version {
-                            data_version = v;
-                            must_claim = true;
-                        }
+                        must_claim = true;
                     }
                 }
+                _ = watcher.notified() => { must_claim = true; }
                 _ = shutdown.changed() => {}
             }
         }
@@ -185,8 +176,7 @@ impl Worker {
     }
 }
 
-async fn heartbeat(store: crate::store::Store, owner: Arc<str>, lease: Duration) {
-    let every = lease / 3;
+async fn heartbeat(store: crate::store::Store, owner: Arc<str>, lease: Duration, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
         if let Err(e) = store

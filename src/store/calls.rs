@@ -1,8 +1,8 @@
 //! Reading the record of external calls (written by the step writer with each step, as a JSON
 //! array in the step's row).
 
+use super::db::{on_pool, sql_for};
 use serde::Deserialize;
-use sqlx::Row;
 
 use super::{Store, StoreError};
 use crate::connectors::calls::ExternalCall;
@@ -27,16 +27,15 @@ struct Stored {
 impl Store {
     /// Every external call a run's steps made, in the order they were sent.
     pub async fn calls_of(&self, run_id: &str) -> Result<Vec<CallRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT idx, calls FROM steps WHERE run_id = ? AND calls IS NOT NULL ORDER BY idx",
-        )
+        let rows: Vec<(i64, String)> = on_pool!(self, |pool| sqlx::query_as(&sql_for(
+            pool,
+            "SELECT idx, calls FROM steps WHERE run_id = ? AND calls IS NOT NULL ORDER BY idx"
+        ))
         .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool)
+        .await?);
         let mut out = Vec::new();
-        for r in &rows {
-            let step_idx: i64 = r.try_get("idx")?;
-            let text: String = r.try_get("calls")?;
+        for (step_idx, text) in rows {
             let stored: Vec<Stored> =
                 serde_json::from_str(&text).map_err(|e| super::corrupt("step calls", e))?;
             out.extend(stored.into_iter().map(|s| CallRow {

@@ -2,7 +2,8 @@
 
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
-use sqlx::Row;
+
+use super::db::{on_pool, sql_for, Db};
 
 use super::runs::{insert_run, NewRun};
 use super::timers::{apply_date_timers, DateTimerPlan};
@@ -213,6 +214,15 @@ impl Store {
         entries: Vec<(NewEvent, Vec<Dispatch>)>,
         now: i64,
     ) -> Result<Vec<Option<Vec<String>>>, StoreError> {
+        if let Db::Postgres(db) = &self.db {
+            let mut tx = db.pool.begin().await?;
+            let mut out = Vec::with_capacity(entries.len());
+            for (event, dispatches) in &entries {
+                out.push(super::pg::record(&mut tx, event, dispatches, now).await?);
+            }
+            tx.commit().await?;
+            return Ok(out);
+        }
         self.with_ingest(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut out = Vec::with_capacity(entries.len());
@@ -277,6 +287,20 @@ impl Store {
     where
         F: FnMut(&str, Option<&Value>, &Value) -> Observed + Send + 'static,
     {
+        if let Db::Postgres(db) = &self.db {
+            let mut tx = db.pool.begin().await?;
+            let mut out = Vec::with_capacity(items.len());
+            for item in &items {
+                out.push(
+                    super::pg::observe_one(&mut tx, &source, item, now, mode, &mut diff).await?,
+                );
+            }
+            match mode {
+                ObserveMode::Apply => tx.commit().await?,
+                ObserveMode::Plan => tx.rollback().await?,
+            }
+            return Ok(out);
+        }
         self.with_ingest(move |conn| {
             let tx = match mode {
                 ObserveMode::Apply => {
@@ -303,26 +327,27 @@ impl Store {
         source: &str,
         subject_id: &str,
     ) -> Result<Option<Value>, StoreError> {
-        let row = sqlx::query("SELECT person FROM subjects WHERE source = ? AND subject_id = ?")
+        let person: Option<String> = on_pool!(self, |pool| {
+            sqlx::query_scalar(&sql_for(
+                pool,
+                "SELECT person FROM subjects WHERE source = ? AND subject_id = ?",
+            ))
             .bind(source)
             .bind(subject_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(row) => Ok(Some(parse_json("subject", row.try_get("person")?)?)),
-            None => Ok(None),
-        }
+            .fetch_optional(pool)
+            .await?
+        });
+        person.map(|p| parse_json("subject", &p)).transpose()
     }
 
     /// Event types recorded, oldest first (for tests and `runs show`).
     pub async fn event_body(&self, id: &str) -> Result<Option<Value>, StoreError> {
-        let row = sqlx::query("SELECT body FROM events WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(row) => Ok(Some(parse_json("event", row.try_get("body")?)?)),
-            None => Ok(None),
-        }
+        let body: Option<String> = on_pool!(self, |pool| {
+            sqlx::query_scalar(&sql_for(pool, "SELECT body FROM events WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        body.map(|b| parse_json("event", &b)).transpose()
     }
 }

@@ -7,10 +7,15 @@
 //! `playbooks` (pinned playbook versions), `scim` (the resources pushed to the inbound SCIM
 //! endpoint), `tokens` (API tokens), `sessions` (the web console's sign-ins) and
 //! `trigger_state` (what a polling trigger remembers across restarts).
+//!
+//! Every status change is an `UPDATE … WHERE status = <expected>` whose row count is checked, so
+//! two workers can never both finish the same step.
 
 mod calls;
+pub(crate) mod db;
 mod events;
 mod imports;
+mod pg;
 mod playbooks;
 mod rows;
 mod runs;
@@ -19,6 +24,7 @@ mod sessions;
 mod steps;
 mod timers;
 mod tokens;
+mod transitions;
 mod trigger_state;
 mod wakes;
 
@@ -26,9 +32,10 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use db::{on_pool, Db, PgDb, SqliteDb};
 
 pub use calls::CallRow;
 pub use events::{
@@ -53,9 +60,7 @@ pub enum StoreError {
     Sync(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error(
-        "unsupported database URL '{0}': expected sqlite://PATH (PostgreSQL support is planned)"
-    )]
+    #[error("unsupported database URL '{0}': expected sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
     #[error("stored {what} is corrupt: {detail}")]
     Corrupt { what: String, detail: String },
@@ -76,13 +81,20 @@ pub enum StoreError {
     },
 }
 
-/// How the SQLite file is opened.
+/// How the database is opened. The defaults are the ones `roster serve` and `roster worker`
+/// use unless the config's `database:` section says otherwise.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// `synchronous=FULL` (the default) makes every commit durable against power loss.
+    /// SQLite: `synchronous=FULL` (the default) makes every commit durable against power loss.
     /// `NORMAL` is offered for throwaway environments: in WAL mode it can lose the last commits.
     pub synchronous_full: bool,
+    /// The pool's size (PostgreSQL: connections per process, the step writer's included).
     pub max_connections: u32,
+    /// PostgreSQL: a statement running longer than this is cancelled (`statement_timeout`), so
+    /// a stuck query cannot hold a lock or a worker forever. Zero disables it.
+    pub statement_timeout: Duration,
+    /// PostgreSQL: how long opening the store keeps retrying an unreachable server.
+    pub connect_timeout: Duration,
 }
 
 impl Default for StoreOptions {
@@ -90,6 +102,8 @@ impl Default for StoreOptions {
         StoreOptions {
             synchronous_full: true,
             max_connections: 8,
+            statement_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -97,19 +111,37 @@ impl Default for StoreOptions {
 /// The engine's database.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
-    /// A synchronous connection for submissions and observations, used on a blocking thread:
-    /// a bulk import is thousands of statements, and sqlx's SQLite driver costs a round trip to
-    /// its connection thread per statement (measured: 10,000 submissions took 2 s that way).
-    ingest: Arc<Mutex<Option<rusqlite::Connection>>>,
-    /// The database file and sync mode, for the step writer's own connection.
-    path: String,
-    synchronous_full: bool,
+    db: Db,
+}
+
+/// `url` with its password (if any) replaced by `***`, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// Whether `url` names a PostgreSQL database.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 impl Store {
-    /// Opens (creating if missing) the database at `url` and applies pending migrations.
+    /// Opens (creating if missing) the database at `url` and applies pending migrations:
+    /// `sqlite://PATH` or `postgres://…` (the schema is the first of the connection's
+    /// `search_path`, `public` unless the URL's `options` say otherwise).
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        if is_postgres_url(url) {
+            return Store::open_postgres(url, options).await;
+        }
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -132,22 +164,71 @@ impl Store {
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         Ok(Store {
-            pool,
-            ingest: Arc::new(Mutex::new(None)),
-            path: path.split('?').next().unwrap_or(path).to_string(),
-            synchronous_full: options.synchronous_full,
+            db: Db::Sqlite(SqliteDb {
+                pool,
+                ingest: Arc::new(Mutex::new(None)),
+                path: path.split('?').next().unwrap_or(path).to_string(),
+                synchronous_full: options.synchronous_full,
+            }),
         })
     }
 
-    /// Runs `f` on a blocking thread with the ingest connection (opened on first use).
+    async fn open_postgres(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        let mut connect = PgConnectOptions::from_str(url)?;
+        if !options.statement_timeout.is_zero() {
+            connect = connect.options([(
+                "statement_timeout",
+                format!("{}", options.statement_timeout.as_millis()),
+            )]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(2))
+            .min_connections(1)
+            .acquire_timeout(options.connect_timeout.max(Duration::from_secs(1)))
+            // A connection the server dropped (restart, failover) is replaced, not handed out.
+            .test_before_acquire(true)
+            .connect_lazy_with(connect);
+        // The server may still be starting (or restarting): retry for a while, then say why.
+        let deadline = std::time::Instant::now() + options.connect_timeout;
+        loop {
+            match sqlx::query("SELECT 1").execute(&pool).await {
+                Ok(_) => break,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    tracing::warn!(error = %e, "PostgreSQL not reachable yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        pg::migrate(&pool).await?;
+        Ok(Store {
+            db: Db::Postgres(PgDb {
+                pool,
+                url: url.to_string(),
+            }),
+        })
+    }
+
+    /// Which database this is: `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match &self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Runs `f` on a blocking thread with the SQLite ingest connection (opened on first use).
     async fn with_ingest<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let slot = self.ingest.clone();
-        let path = self.path.clone();
-        let full = self.synchronous_full;
+        let Db::Sqlite(db) = &self.db else {
+            return Err(corrupt("ingest", "not a SQLite store"));
+        };
+        let slot = db.ingest.clone();
+        let path = db.path.clone();
+        let full = db.synchronous_full;
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock leaves no half-open transaction behind (rusqlite
             // rolls back on drop), so a poisoned lock is still safe to use.
@@ -164,13 +245,115 @@ impl Store {
 
     /// Whether the database answers (a trivial query).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        on_pool!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
         Ok(())
     }
 
-    /// The pool, for the few callers (benchmarks, tests) that measure the database itself.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// The SQLite pool, for the few callers (benchmarks, tests, the demo) that measure or
+    /// inspect a SQLite database itself; `None` on PostgreSQL.
+    pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
+        match &self.db {
+            Db::Sqlite(db) => Some(&db.pool),
+            Db::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL pool (benchmarks, tests); `None` on SQLite.
+    pub fn pg_pool(&self) -> Option<&sqlx::PgPool> {
+        match &self.db {
+            Db::Postgres(db) => Some(&db.pool),
+            Db::Sqlite(_) => None,
+        }
+    }
+
+    /// Closes the pool (at shutdown, so the last commits are flushed and connections end).
+    pub async fn close(&self) {
+        on_pool!(self, |pool| pool.close().await)
+    }
+
+    /// Wakes the idle workers of every process (PostgreSQL `NOTIFY`); on SQLite the workers
+    /// of other processes notice changes by themselves (`PRAGMA data_version`).
+    pub(crate) async fn notify_wake(&self) -> Result<(), StoreError> {
+        if let Db::Postgres(db) = &self.db {
+            let mut conn = db.pool.acquire().await?;
+            pg::notify(&mut conn).await?;
+        }
+        Ok(())
+    }
+
+    /// What an idle worker watches for changes made by other processes.
+    pub async fn watcher(&self) -> Result<Watcher, StoreError> {
+        Ok(match &self.db {
+            Db::Sqlite(db) => Watcher::Sqlite {
+                conn: db.pool.acquire().await?,
+                data_version: -1,
+            },
+            Db::Postgres(db) => {
+                let mut listener = sqlx::postgres::PgListener::connect(&db.url).await?;
+                listener.listen(db::WAKE_CHANNEL).await?;
+                Watcher::Postgres { listener }
+            }
+        })
+    }
+
+    /// A count from a query that has no parameters (tests, the demo's summary, benchmarks).
+    pub async fn count(&self, sql: &str) -> Result<i64, StoreError> {
+        on_pool!(self, |pool| {
+            Ok(sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await?)
+        })
+    }
+}
+
+/// How a worker learns that another process made work ready.
+pub enum Watcher {
+    /// Polled: `PRAGMA data_version` changes when another connection commits.
+    Sqlite {
+        conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+        data_version: i64,
+    },
+    /// Pushed: `NOTIFY roster_wake` from any process (submissions, freed keys, decisions).
+    Postgres {
+        listener: sqlx::postgres::PgListener,
+    },
+}
+
+impl Watcher {
+    /// Polled after an idle nap: whether the database changed since the last look (SQLite).
+    /// PostgreSQL pushes changes instead (`notified`), so there is nothing to poll.
+    pub async fn changed(&mut self) -> bool {
+        match self {
+            Watcher::Sqlite { conn, data_version } => {
+                let v: i64 = sqlx::query_scalar("PRAGMA data_version")
+                    .fetch_one(&mut **conn)
+                    .await
+                    .unwrap_or(-2);
+                let changed = v != *data_version;
+                *data_version = v;
+                changed
+            }
+            Watcher::Postgres { .. } => false,
+        }
+    }
+
+    /// Resolves when another process notified (PostgreSQL); never on SQLite. When the
+    /// listener's connection was lost it resolves too (notifications sent meanwhile are lost,
+    /// so the worker looks once), and the next call reconnects.
+    pub async fn notified(&mut self) {
+        match self {
+            Watcher::Sqlite { .. } => std::future::pending().await,
+            Watcher::Postgres { listener } => match listener.try_recv().await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    tracing::warn!("wake listener lost its connection; reconnecting");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "wake listener cannot reach the database");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+        }
     }
 }
 

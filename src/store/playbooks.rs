@@ -1,6 +1,6 @@
 //! Pinned playbook versions: the exact text every run started with.
 
-use sqlx::Row;
+use super::db::{on_pool, sql_for};
 
 use super::{Store, StoreError};
 
@@ -20,32 +20,34 @@ impl Store {
         v: &PlaybookVersion,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO playbook_versions (hash, name, path, source, created_at) VALUES (?, ?, ?, ?, ?) \
-             ON CONFLICT (hash) DO NOTHING",
-        )
+        on_pool!(self, |pool| {
+            sqlx::query(&sql_for(pool, "INSERT INTO playbook_versions (hash, name, path, source, created_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (hash) DO NOTHING"))
         .bind(&v.hash)
         .bind(&v.name)
         .bind(&v.path)
         .bind(&v.source)
         .bind(now)
-        .execute(&self.pool)
-        .await?;
+        .execute(pool).await?.rows_affected()
+        });
         Ok(())
     }
 
     pub async fn playbook_version(&self, hash: &str) -> Result<PlaybookVersion, StoreError> {
-        let row =
-            sqlx::query("SELECT hash, name, path, source FROM playbook_versions WHERE hash = ?")
-                .bind(hash)
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or_else(|| super::corrupt("playbook version", format!("{hash} is missing")))?;
+        let (hash, name, path, source): (String, String, String, String) =
+            on_pool!(self, |pool| sqlx::query_as(&sql_for(
+                pool,
+                "SELECT hash, name, path, source FROM playbook_versions WHERE hash = ?"
+            ))
+            .bind(hash)
+            .fetch_optional(pool)
+            .await?)
+            .ok_or_else(|| super::corrupt("playbook version", format!("{hash} is missing")))?;
         Ok(PlaybookVersion {
-            hash: row.try_get("hash")?,
-            name: row.try_get("name")?,
-            path: row.try_get("path")?,
-            source: row.try_get("source")?,
+            hash,
+            name,
+            path,
+            source,
         })
     }
 }

@@ -1,12 +1,10 @@
 //! What the store hands back: plain records decoded from rows.
 
-use serde::Serialize;
-use serde_json::Value;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
-
+use super::db::Get;
 use super::{corrupt, parse_json, StoreError};
 use crate::engine::status::{RunStatus, StepStatus};
+use serde::Serialize;
+use serde_json::Value;
 
 /// A run as listed and shown.
 #[derive(Debug, Clone, Serialize)]
@@ -47,7 +45,7 @@ pub(super) const RUN_COLUMNS: &str = "id, playbook, playbook_hash, event_id, sub
     started_at, updated_at, finished_at";
 
 impl RunRow {
-    pub(super) fn decode(row: &SqliteRow) -> Result<RunRow, StoreError> {
+    pub(super) fn decode(row: &impl Get) -> Result<RunRow, StoreError> {
         let status: String = row.try_get("status")?;
         Ok(RunRow {
             id: row.try_get("id")?,
@@ -60,9 +58,9 @@ impl RunRow {
             cursor: row.try_get("cursor")?,
             failed_at: row.try_get("failed_at")?,
             attempt: row.try_get("attempt")?,
-            person: parse_json("run person", row.try_get("person")?)?,
-            event: parse_json("run event", row.try_get("event")?)?,
-            vars: parse_json("run vars", row.try_get("vars")?)?,
+            person: parse_json("run person", &row.try_get::<String>("person")?)?,
+            event: parse_json("run event", &row.try_get::<String>("event")?)?,
+            vars: parse_json("run vars", &row.try_get::<String>("vars")?)?,
             error: row.try_get("error")?,
             wake_at: row.try_get("wake_at")?,
             lease_owner: row.try_get("lease_owner")?,
@@ -105,7 +103,7 @@ pub struct StepRow {
 }
 
 impl StepRow {
-    pub(super) fn decode(row: &SqliteRow) -> Result<StepRow, StoreError> {
+    pub(super) fn decode(row: &impl Get) -> Result<StepRow, StoreError> {
         let status: String = row.try_get("status")?;
         let outputs: Option<String> = row.try_get("outputs")?;
         Ok(StepRow {

@@ -3,8 +3,8 @@
 use std::sync::LazyLock;
 
 use serde_json::Value;
-use sqlx::Row;
 
+use super::db::{on_pool, sql_for, Get as _};
 use super::rows::{RunFilter, RunRow, StepRow, RUN_COLUMNS};
 use super::{json_text, Store, StoreError};
 use crate::engine::status::RunStatus;
@@ -26,7 +26,7 @@ pub struct NewRun {
 }
 
 /// Statuses a run can still leave by itself or by a person's decision.
-const ACTIVE: &str = "('queued','running','waiting','review','approval')";
+pub(super) const ACTIVE: &str = "('queued','running','waiting','review','approval')";
 
 pub(super) fn insert_run(
     tx: &rusqlite::Transaction<'_>,
@@ -106,311 +106,7 @@ pub(super) fn claim_sql() -> &'static str {
     &CLAIM_SQL
 }
 
-impl Store {
-    /// Extends the leases of every run this worker holds.
-    pub async fn heartbeat(&self, owner: &str, until: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE runs SET lease_expires = ? WHERE lease_owner = ? AND status = 'running'",
-        )
-        .bind(until)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
-    /// Hands back the runs this worker still holds, ready for any worker (graceful shutdown).
-    pub async fn release(&self, owner: &str, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_expires = NULL, \
-             wake_at = ?, updated_at = ? WHERE lease_owner = ? AND status = 'running'",
-        )
-        .bind(now)
-        .bind(now)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
-    /// The earliest future moment something becomes ready by itself: a timer or another worker's
-    /// lease running out. Runs that are ready but blocked by a concurrency key are not timers:
-    /// the run that blocks them wakes the worker when it finishes.
-    pub async fn next_wake(&self, owner: &str, now: i64) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query(
-            "SELECT MIN(t) AS t FROM ( \
-               SELECT MIN(wake_at) AS t FROM runs \
-                 WHERE status IN ('queued', 'waiting', 'approval') AND wake_at > ?1 \
-               UNION ALL \
-               SELECT MIN(lease_expires) AS t FROM runs \
-                 WHERE status = 'running' AND lease_owner <> ?2 AND lease_expires >= ?1)",
-        )
-        .bind(now)
-        .bind(owner)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get::<Option<i64>, _>("t")?)
-    }
-
-    pub async fn run(&self, id: &str) -> Result<RunRow, StoreError> {
-        let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NoSuchRun(id.to_string()))?;
-        RunRow::decode(&row)
-    }
-
-    /// Finds a run by its full id or a unique prefix of it (as typed on the command line).
-    pub async fn resolve_run_id(&self, prefix: &str) -> Result<String, StoreError> {
-        let rows = sqlx::query("SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 2")
-            .bind(prefix)
-            .bind(format!("{prefix}\u{10FFFF}"))
-            .fetch_all(&self.pool)
-            .await?;
-        match rows.as_slice() {
-            [one] => Ok(one.try_get("id")?),
-            _ => Err(StoreError::NoSuchRun(prefix.to_string())),
-        }
-    }
-
-    /// The newest runs that match `filter`, from `filter.offset` on.
-    pub async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>, StoreError> {
-        let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE {} ORDER BY seq DESC LIMIT ? OFFSET ?",
-            filter_sql(filter)
-        );
-        let limit = if filter.limit > 0 { filter.limit } else { 50 };
-        let rows = bind_filter(sqlx::query(&sql), filter)
-            .bind(limit)
-            .bind(filter.offset.max(0))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(RunRow::decode).collect()
-    }
-
-    /// How many runs match `filter` (ignoring its limit and offset).
-    pub async fn count_runs(&self, filter: &RunFilter) -> Result<i64, StoreError> {
-        let sql = format!(
-            "SELECT COUNT(*) AS n FROM runs WHERE {}",
-            filter_sql(filter)
-        );
-        let row = bind_filter(sqlx::query(&sql), filter)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get("n")?)
-    }
-
-    /// The run an event with this idempotency key started: `None` for an unknown key,
-    /// `Some(None)` when the event started no run (its playbook's `where:` was false).
-    pub async fn run_for_key(
-        &self,
-        key: &str,
-        playbook: &str,
-    ) -> Result<Option<Option<String>>, StoreError> {
-        let row = sqlx::query(
-            "SELECT d.run_id FROM events e LEFT JOIN dispatches d \
-               ON d.event_id = e.id AND d.playbook = ? WHERE e.idempotency_key = ?",
-        )
-        .bind(playbook)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| Ok(r.try_get::<Option<String>, _>("run_id")?))
-            .transpose()
-    }
-
-    /// The record of the step at `idx` of a run, if it executed.
-    pub async fn step_at(&self, run_id: &str, idx: i64) -> Result<Option<StepRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT idx, step_id, status, attempts, outputs, error, started_at, finished_at \
-             FROM steps WHERE run_id = ? AND idx = ?",
-        )
-        .bind(run_id)
-        .bind(idx)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(StepRow::decode).transpose()
-    }
-
-    /// Runs ready to execute now (queued or due): the queue's depth.
-    pub async fn ready_runs(&self, now: i64) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM runs WHERE status IN ('queued', 'waiting') AND wake_at <= ?",
-        )
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get("n")?)
-    }
-
-    /// Counts of runs by status.
-    pub async fn run_counts(&self) -> Result<Vec<(RunStatus, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
-            .fetch_all(&self.pool)
-            .await?;
-        let mut out = Vec::new();
-        for row in rows {
-            let status: String = row.try_get("status")?;
-            let status = status
-                .parse()
-                .map_err(|e| super::corrupt("run status", e))?;
-            out.push((status, row.try_get("n")?));
-        }
-        Ok(out)
-    }
-
-    pub async fn steps_of(&self, run_id: &str) -> Result<Vec<StepRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT idx, step_id, status, attempts, outputs, error, started_at, finished_at \
-             FROM steps WHERE run_id = ? ORDER BY idx",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(StepRow::decode).collect()
-    }
-
-    /// Cancels a run that has not finished. A worker executing it notices at its next commit.
-    pub async fn cancel(&self, id: &str, now: i64) -> Result<(), StoreError> {
-        let done = sqlx::query(&format!(
-            "UPDATE runs SET status = 'cancelled', lease_owner = NULL, lease_expires = NULL, \
-             wake_at = NULL, updated_at = ?1, finished_at = ?1 WHERE id = ?2 AND status IN {ACTIVE}"
-        ))
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        self.expect_changed(
-            done.rows_affected(),
-            id,
-            "only an unfinished run can be cancelled",
-        )
-        .await?;
-        self.erase_secrets(id).await
-    }
-
-    /// Erases a finished run's secret outputs (see `steps::erase_secrets`).
-    pub(super) async fn erase_secrets(&self, run_id: &str) -> Result<(), StoreError> {
-        let run_id = run_id.to_string();
-        self.with_ingest(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            super::steps::erase_secrets(&tx, &run_id)?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Queues a failed run again from the step that failed.
-    pub async fn retry(&self, id: &str, now: i64) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE runs SET status = 'queued', cursor = failed_at, failed_at = NULL, \
-             attempt = attempt + 1, error = NULL, wake_at = ?1, updated_at = ?1, finished_at = NULL \
-             WHERE id = ?2 AND status = 'failed' AND failed_at IS NOT NULL",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        self.expect_changed(done.rows_affected(), id, "only a failed run can be retried")
-            .await
-    }
-
-    /// Records a person's approval on the step a run is parked at (review or approval) and queues
-    /// the run, so the step sees the decision when it executes again. `person` replaces the
-    /// run's person when the reviewer corrected fields, and `vars` the vars evaluated from it.
-    pub async fn approve(
-        &self,
-        id: &str,
-        decision: &Value,
-        person: Option<&Value>,
-        vars: Option<&Value>,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let done = sqlx::query(
-            "UPDATE runs SET status = 'queued', wake_at = ?1, updated_at = ?1, \
-             person = COALESCE(?2, person), vars = COALESCE(?3, vars) \
-             WHERE id = ?4 AND status IN ('review', 'approval')",
-        )
-        .bind(now)
-        .bind(person.map(json_text))
-        .bind(vars.map(json_text))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            drop(tx);
-            return self
-                .expect_changed(
-                    0,
-                    id,
-                    "only a run waiting for review or approval can be approved",
-                )
-                .await;
-        }
-        sqlx::query(
-            "UPDATE steps SET outputs = json_set(COALESCE(outputs, '{}'), '$.decision', json(?1)) \
-             WHERE run_id = ?2 AND idx = (SELECT cursor FROM runs WHERE id = ?2)",
-        )
-        .bind(json_text(decision))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Rejects a run parked for review or approval: it ends, and nothing after it executes.
-    pub async fn reject(&self, id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let done = sqlx::query(
-            "UPDATE runs SET status = 'rejected', error = ?1, wake_at = NULL, updated_at = ?2, \
-             finished_at = ?2 WHERE id = ?3 AND status IN ('review', 'approval')",
-        )
-        .bind(reason)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            drop(tx);
-            return self
-                .expect_changed(
-                    0,
-                    id,
-                    "only a run waiting for review or approval can be rejected",
-                )
-                .await;
-        }
-        sqlx::query(
-            "UPDATE steps SET status = 'rejected', error = ?1, finished_at = ?2 \
-             WHERE run_id = ?3 AND idx = (SELECT cursor FROM runs WHERE id = ?3)",
-        )
-        .bind(reason)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        self.erase_secrets(id).await
-    }
-
-    async fn expect_changed(&self, changed: u64, id: &str, wanted: &str) -> Result<(), StoreError> {
-        if changed > 0 {
-            return Ok(());
-        }
-        let run = self.run(id).await?;
-        Err(StoreError::WrongState {
-            run: id.to_string(),
-            actual: run.status.to_string(),
-            wanted: wanted.to_string(),
-        })
-    }
-}
-
-/// The `WHERE` condition for `filter`; `bind_filter` binds its parameters in the same order.
+/// The `WHERE` condition for `filter`; `bind_filter!` binds its parameters in the same order.
 fn filter_sql(filter: &RunFilter) -> String {
     let mut sql = String::from("1 = 1");
     for (present, condition) in [
@@ -427,35 +123,253 @@ fn filter_sql(filter: &RunFilter) -> String {
     sql
 }
 
-type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
-
-fn bind_filter<'q>(mut q: Query<'q>, filter: &'q RunFilter) -> Query<'q> {
-    if let Some(p) = &filter.playbook {
-        q = q.bind(p);
-    }
-    if let Some(s) = filter.status {
-        q = q.bind(s.as_str());
-    }
-    if let Some(s) = &filter.subject {
-        q = q.bind(s);
-    }
-    if let Some(t) = filter.created_after {
-        q = q.bind(t);
-    }
-    if let Some(t) = filter.created_before {
-        q = q.bind(t);
-    }
-    q
+/// Binds `filter`'s parameters to a query of either database (`filter_sql`'s order).
+macro_rules! bind_filter {
+    ($q:expr, $filter:expr) => {{
+        let mut q = $q;
+        let f: &RunFilter = $filter;
+        if let Some(p) = &f.playbook {
+            q = q.bind(p.as_str());
+        }
+        if let Some(s) = f.status {
+            q = q.bind(s.as_str());
+        }
+        if let Some(s) = &f.subject {
+            q = q.bind(s.as_str());
+        }
+        if let Some(t) = f.created_after {
+            q = q.bind(t);
+        }
+        if let Some(t) = f.created_before {
+            q = q.bind(t);
+        }
+        q
+    }};
 }
 
 impl Store {
+    /// Extends the leases of every run this worker holds.
+    pub async fn heartbeat(&self, owner: &str, until: i64) -> Result<u64, StoreError> {
+        // On PostgreSQL the rows a step commit of this worker holds are skipped (renewed next
+        // time): waiting for them could deadlock with the commit's batch, which locks its rows
+        // in another order.
+        let sql = match self.backend() {
+            "postgres" => {
+                "UPDATE runs SET lease_expires = ? WHERE id IN (SELECT id FROM runs \
+                 WHERE lease_owner = ? AND status = 'running' FOR UPDATE SKIP LOCKED)"
+            }
+            _ => "UPDATE runs SET lease_expires = ? WHERE lease_owner = ? AND status = 'running'",
+        };
+        on_pool!(self, |pool| {
+            let done = sqlx::query(&sql_for(pool, sql))
+                .bind(until)
+                .bind(owner)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    /// Hands back the runs this worker still holds, ready for any worker (graceful shutdown).
+    pub async fn release(&self, owner: &str, now: i64) -> Result<u64, StoreError> {
+        let released = on_pool!(self, |pool| {
+            sqlx::query(&sql_for(
+                pool,
+                "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_expires = NULL, \
+                 wake_at = ?, updated_at = ? WHERE lease_owner = ? AND status = 'running'",
+            ))
+            .bind(now)
+            .bind(now)
+            .bind(owner)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if released > 0 {
+            self.notify_wake().await?;
+        }
+        Ok(released)
+    }
+
+    /// The earliest future moment something becomes ready by itself: a timer or another worker's
+    /// lease running out. Runs that are ready but blocked by a concurrency key are not timers:
+    /// the run that blocks them wakes the worker when it finishes.
+    pub async fn next_wake(&self, owner: &str, now: i64) -> Result<Option<i64>, StoreError> {
+        on_pool!(self, |pool| {
+            let row = sqlx::query(&sql_for(
+                pool,
+                "SELECT MIN(t) AS t FROM ( \
+                   SELECT MIN(wake_at) AS t FROM runs \
+                     WHERE status IN ('queued', 'waiting', 'approval') AND wake_at > ?1 \
+                   UNION ALL \
+                   SELECT MIN(lease_expires) AS t FROM runs \
+                     WHERE status = 'running' AND lease_owner <> ?2 AND lease_expires >= ?1) w",
+            ))
+            .bind(now)
+            .bind(owner)
+            .fetch_one(pool)
+            .await?;
+            Ok(row.try_get::<Option<i64>>("t")?)
+        })
+    }
+
+    pub async fn run(&self, id: &str) -> Result<RunRow, StoreError> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?");
+        on_pool!(self, |pool| {
+            let row = sqlx::query(&sql_for(pool, &sql))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+                .ok_or_else(|| StoreError::NoSuchRun(id.to_string()))?;
+            RunRow::decode(&row)
+        })
+    }
+
+    /// Finds a run by its full id or a unique prefix of it (as typed on the command line).
+    pub async fn resolve_run_id(&self, prefix: &str) -> Result<String, StoreError> {
+        // Ids are ASCII; the bounds compare bytes on both databases (`COLLATE "C"` on
+        // PostgreSQL, whose default collation need not order by code point).
+        let ids: Vec<String> = on_pool!(self, |pool| {
+            let collate = if self.backend() == "postgres" {
+                " COLLATE \"C\""
+            } else {
+                ""
+            };
+            let sql = format!(
+                "SELECT id FROM runs WHERE id{collate} >= ? AND id{collate} < ? ORDER BY id LIMIT 2"
+            );
+            sqlx::query_scalar(&sql_for(pool, &sql))
+                .bind(prefix)
+                .bind(format!("{prefix}\u{7f}"))
+                .fetch_all(pool)
+                .await?
+        });
+        match ids.as_slice() {
+            [one] => Ok(one.clone()),
+            _ => Err(StoreError::NoSuchRun(prefix.to_string())),
+        }
+    }
+
+    /// The newest runs that match `filter`, from `filter.offset` on.
+    pub async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>, StoreError> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE {} ORDER BY seq DESC LIMIT ? OFFSET ?",
+            filter_sql(filter)
+        );
+        let limit = if filter.limit > 0 { filter.limit } else { 50 };
+        on_pool!(self, |pool| {
+            let sql = sql_for(pool, &sql);
+            let rows = bind_filter!(sqlx::query(&sql), filter)
+                .bind(limit)
+                .bind(filter.offset.max(0))
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(RunRow::decode).collect()
+        })
+    }
+
+    /// How many runs match `filter` (ignoring its limit and offset).
+    pub async fn count_runs(&self, filter: &RunFilter) -> Result<i64, StoreError> {
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM runs WHERE {}",
+            filter_sql(filter)
+        );
+        on_pool!(self, |pool| {
+            let sql = sql_for(pool, &sql);
+            let row = bind_filter!(sqlx::query(&sql), filter)
+                .fetch_one(pool)
+                .await?;
+            Ok(row.try_get("n")?)
+        })
+    }
+
+    /// The run an event with this idempotency key started: `None` for an unknown key,
+    /// `Some(None)` when the event started no run (its playbook's `where:` was false).
+    pub async fn run_for_key(
+        &self,
+        key: &str,
+        playbook: &str,
+    ) -> Result<Option<Option<String>>, StoreError> {
+        on_pool!(self, |pool| {
+            let row = sqlx::query(&sql_for(
+                pool,
+                "SELECT d.run_id FROM events e LEFT JOIN dispatches d \
+                   ON d.event_id = e.id AND d.playbook = ? WHERE e.idempotency_key = ?",
+            ))
+            .bind(playbook)
+            .bind(key)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|r| Ok(r.try_get::<Option<String>>("run_id")?))
+                .transpose()
+        })
+    }
+
+    /// The record of the step at `idx` of a run, if it executed.
+    pub async fn step_at(&self, run_id: &str, idx: i64) -> Result<Option<StepRow>, StoreError> {
+        on_pool!(self, |pool| {
+            let row = sqlx::query(&sql_for(
+                pool,
+                "SELECT idx, step_id, status, attempts, outputs, error, started_at, finished_at \
+                 FROM steps WHERE run_id = ? AND idx = ?",
+            ))
+            .bind(run_id)
+            .bind(idx)
+            .fetch_optional(pool)
+            .await?;
+            row.as_ref().map(StepRow::decode).transpose()
+        })
+    }
+
+    /// Runs ready to execute now (queued or due): the queue's depth.
+    pub async fn ready_runs(&self, now: i64) -> Result<i64, StoreError> {
+        on_pool!(self, |pool| {
+            let row = sqlx::query(&sql_for(
+                pool,
+                "SELECT COUNT(*) AS n FROM runs WHERE status IN ('queued', 'waiting') \
+                 AND wake_at <= ?",
+            ))
+            .bind(now)
+            .fetch_one(pool)
+            .await?;
+            Ok(row.try_get("n")?)
+        })
+    }
+
+    /// Counts of runs by status.
+    pub async fn run_counts(&self) -> Result<Vec<(RunStatus, i64)>, StoreError> {
+        let counted: Vec<(String, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
+                .fetch_all(pool)
+                .await?
+        });
+        let mut out = Vec::new();
+        for (status, n) in counted {
+            let status = status
+                .parse()
+                .map_err(|e| super::corrupt("run status", e))?;
+            out.push((status, n));
+        }
+        Ok(out)
+    }
+
+    pub async fn steps_of(&self, run_id: &str) -> Result<Vec<StepRow>, StoreError> {
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(&sql_for(
+                pool,
+                "SELECT idx, step_id, status, attempts, outputs, error, started_at, finished_at \
+                 FROM steps WHERE run_id = ? ORDER BY idx",
+            ))
+            .bind(run_id)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(StepRow::decode).collect()
+        })
+    }
+
     /// Runs a worker would still execute without anyone's decision: queued, running, waiting.
     pub async fn active_runs(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM runs WHERE status IN ('queued', 'running', 'waiting')",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get("n")?)
+        self.count("SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running', 'waiting')")
+            .await
     }
 }

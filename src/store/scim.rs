@@ -4,8 +4,8 @@
 //! person's id) are enforced by the database.
 
 use serde_json::{Map, Value};
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
+
+use super::db::{on_pool, sql_for, Get};
 
 use super::{json_text, parse_json, Store, StoreError};
 
@@ -49,7 +49,7 @@ pub enum ScimKey {
 
 const COLUMNS: &str = "id, subject_id, body, version, created_at, updated_at";
 
-fn row(r: &SqliteRow) -> Result<ScimRow, StoreError> {
+fn row(r: &impl Get) -> Result<ScimRow, StoreError> {
     let body: String = r.try_get("body")?;
     let body = match parse_json("SCIM resource", &body)? {
         Value::Object(m) => m,
@@ -73,7 +73,7 @@ fn taken(e: &sqlx::Error) -> Option<ScimTaken> {
     if !db.is_unique_violation() {
         return None;
     }
-    Some(if db.message().contains("subject_id") {
+    Some(if db.message().contains("subject") {
         ScimTaken::Subject
     } else {
         ScimTaken::Name
@@ -87,10 +87,12 @@ impl Store {
         id: &str,
         w: &ScimWrite<'_>,
     ) -> Result<Result<(), ScimTaken>, StoreError> {
-        let done = sqlx::query(
+        let done = on_pool!(self, |pool| {
+            sqlx::query(&sql_for(
+            pool,
             "INSERT INTO scim_resources (id, resource_type, name_key, external_id, subject_id, \
-             body, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
-        )
+             body, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"
+        ))
         .bind(id)
         .bind(w.resource_type)
         .bind(w.name_key)
@@ -99,8 +101,10 @@ impl Store {
         .bind(json_text(&Value::Object(w.body.clone())))
         .bind(w.now)
         .bind(w.now)
-        .execute(&self.pool)
-        .await;
+        .execute(pool)
+        .await
+        .map(|d| d.rows_affected())
+        });
         match done {
             Ok(_) => Ok(Ok(())),
             Err(e) => match taken(&e) {
@@ -118,11 +122,12 @@ impl Store {
         version: i64,
         w: &ScimWrite<'_>,
     ) -> Result<Result<bool, ScimTaken>, StoreError> {
-        let done = sqlx::query(
+        let done = on_pool!(self, |pool| sqlx::query(&sql_for(
+            pool,
             "UPDATE scim_resources SET name_key = ?, external_id = ?, body = ?, \
              version = version + 1, updated_at = ? \
-             WHERE id = ? AND resource_type = ? AND version = ?",
-        )
+             WHERE id = ? AND resource_type = ? AND version = ?"
+        ))
         .bind(w.name_key)
         .bind(w.external_id)
         .bind(json_text(&Value::Object(w.body.clone())))
@@ -130,10 +135,11 @@ impl Store {
         .bind(id)
         .bind(w.resource_type)
         .bind(version)
-        .execute(&self.pool)
-        .await;
+        .execute(pool)
+        .await
+        .map(|d| d.rows_affected()));
         match done {
-            Ok(d) => Ok(Ok(d.rows_affected() == 1)),
+            Ok(d) => Ok(Ok(d == 1)),
             Err(e) => match taken(&e) {
                 Some(t) => Ok(Err(t)),
                 None => Err(e.into()),
@@ -148,15 +154,17 @@ impl Store {
         id: &str,
         version: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM scim_resources WHERE id = ? AND resource_type = ? AND version = ?",
-        )
+        let done = on_pool!(self, |pool| sqlx::query(&sql_for(
+            pool,
+            "DELETE FROM scim_resources WHERE id = ? AND resource_type = ? AND version = ?"
+        ))
         .bind(id)
         .bind(resource_type)
         .bind(version)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(done == 1)
     }
 
     /// The resources whose `key` is `value` (a name is compared lower-cased), oldest first.
@@ -175,15 +183,21 @@ impl Store {
             ScimKey::Name => value.to_lowercase(),
             _ => value.to_string(),
         };
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM scim_resources WHERE resource_type = ? AND {column} = ? \
+        let rows = on_pool!(self, |pool| sqlx::query(&sql_for(
+            pool,
+            &format!(
+                "SELECT {COLUMNS} FROM scim_resources WHERE resource_type = ? AND {column} = ? \
              ORDER BY created_at, id"
+            )
         ))
         .bind(resource_type)
         .bind(value)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(row).collect()
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(row)
+        .collect::<Result<Vec<_>, _>>())?;
+        Ok(rows)
     }
 
     /// One resource by id.
@@ -206,28 +220,33 @@ impl Store {
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<ScimRow>, usize), StoreError> {
-        let total: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM scim_resources WHERE resource_type = ?")
-                .bind(resource_type)
-                .fetch_one(&self.pool)
-                .await?;
+        let total: i64 = on_pool!(self, |pool| sqlx::query_scalar(&sql_for(
+            pool,
+            "SELECT COUNT(*) FROM scim_resources WHERE resource_type = ?"
+        ))
+        .bind(resource_type)
+        .fetch_one(pool)
+        .await?);
         let rows = if limit == 0 {
             Vec::new()
         } else {
-            sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM scim_resources WHERE resource_type = ? \
+            on_pool!(self, |pool| sqlx::query(&sql_for(
+                pool,
+                &format!(
+                    "SELECT {COLUMNS} FROM scim_resources WHERE resource_type = ? \
                  ORDER BY created_at, id LIMIT ? OFFSET ?"
+                )
             ))
             .bind(resource_type)
             .bind(limit as i64)
             .bind(offset as i64)
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?
+            .iter()
+            .map(row)
+            .collect::<Result<Vec<_>, StoreError>>())?
         };
-        Ok((
-            rows.iter().map(row).collect::<Result<_, _>>()?,
-            total as usize,
-        ))
+        Ok((rows, total as usize))
     }
 
     /// Every resource of a type, oldest first (a filter the indexes cannot answer).

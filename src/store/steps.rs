@@ -22,12 +22,13 @@ use std::sync::Arc;
 use rusqlite::{params, Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
+use super::db::Db;
 use super::runs::claim_sql;
 use super::{open_sync_connection, parse_json, Claimed, Store, StoreError};
 use crate::engine::status::{RunStatus, StepStatus};
 
 /// The most commits one transaction takes, to bound the time a batch holds the write lock.
-const MAX_BATCH: usize = 512;
+pub(super) const MAX_BATCH: usize = 512;
 
 /// A finished step and where its run goes next, written in one transaction.
 #[derive(Debug)]
@@ -71,19 +72,27 @@ pub struct RunUpdate {
 
 /// A claim of ready runs (see `Store::claim`), made in the writer's transaction.
 #[derive(Debug)]
-struct ClaimRequest {
-    owner: Arc<str>,
-    limit: usize,
-    now: i64,
-    lease_ms: i64,
-    only: Option<String>,
+pub(super) struct ClaimRequest {
+    pub owner: Arc<str>,
+    pub limit: usize,
+    pub now: i64,
+    pub lease_ms: i64,
+    pub only: Option<String>,
+}
+
+/// Claimed rows as a writer hands them back: SQLite's raw (decoded on the caller's side, off
+/// the writer thread), PostgreSQL's decoded by the claim's own task.
+#[derive(Debug)]
+pub(super) enum ClaimRows {
+    Raw(Vec<RawClaim>),
+    Decoded(Vec<Claimed>),
 }
 
 type Ack = oneshot::Sender<Result<bool, String>>;
-type ClaimAck = oneshot::Sender<Result<Vec<RawClaim>, String>>;
+type ClaimAck = oneshot::Sender<Result<ClaimRows, String>>;
 
 /// What the writer is asked to do.
-enum Request {
+pub(super) enum Request {
     Step(StepCommit, Ack),
     Claim(ClaimRequest, ClaimAck),
 }
@@ -104,9 +113,15 @@ fn stopped() -> StoreError {
 impl StepWriter {
     /// Starts the writer on a thread and a connection of its own.
     pub async fn start(store: &Store) -> Result<StepWriter, StoreError> {
-        let conn =
-            open_sync_connection(&store.path, store.synchronous_full).map_err(writer_error)?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let db = match &store.db {
+            Db::Sqlite(db) => db,
+            Db::Postgres(db) => {
+                tokio::spawn(super::pg::writer::write_loop(db.pool.clone(), rx));
+                return Ok(StepWriter { tx });
+            }
+        };
+        let conn = open_sync_connection(&db.path, db.synchronous_full).map_err(writer_error)?;
         std::thread::Builder::new()
             .name("roster-writer".into())
             .spawn(move || write_loop(conn, rx))
@@ -156,7 +171,8 @@ impl StepWriter {
             .send(Request::Claim(request, ack))
             .map_err(|_| stopped())?;
         match done.await {
-            Ok(Ok(rows)) => rows.into_iter().map(RawClaim::decode).collect(),
+            Ok(Ok(ClaimRows::Raw(rows))) => rows.into_iter().map(RawClaim::decode).collect(),
+            Ok(Ok(ClaimRows::Decoded(claimed))) => Ok(claimed),
             Ok(Err(message)) => Err(StoreError::Corrupt {
                 what: "claim".into(),
                 detail: message,
@@ -175,7 +191,7 @@ fn writer_error(e: rusqlite::Error) -> StoreError {
 
 /// A claimed run's row as read by the writer; decoded on the caller's side.
 #[derive(Debug)]
-struct RawClaim {
+pub(super) struct RawClaim {
     id: String,
     playbook_hash: String,
     cursor: i64,
@@ -244,7 +260,7 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Request>) {
                     let _ = ack.send(Ok(ok));
                 }
                 for ((_, ack), rows) in claims.drain(..).zip(claimed) {
-                    let _ = ack.send(Ok(rows));
+                    let _ = ack.send(Ok(ClaimRows::Raw(rows)));
                 }
             }
             Err(e) => {

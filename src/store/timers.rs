@@ -4,7 +4,8 @@
 
 use rusqlite::{params, TransactionBehavior};
 use serde_json::Value;
-use sqlx::Row;
+
+use super::db::{on_pool, sql_for, Db, Get as _};
 
 use super::events::{record, Dispatch, NewEvent};
 use super::{parse_json, Store, StoreError};
@@ -92,11 +93,15 @@ pub(super) fn apply_date_timers(
 impl Store {
     /// The latest tick fired for `playbook`, if any.
     pub async fn last_tick(&self, playbook: &str) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query("SELECT MAX(tick_at) AS t FROM schedule_ticks WHERE playbook = ?")
+        on_pool!(self, |pool| {
+            Ok(sqlx::query_scalar(&sql_for(
+                pool,
+                "SELECT MAX(tick_at) AS t FROM schedule_ticks WHERE playbook = ?",
+            ))
             .bind(playbook)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get::<Option<i64>, _>("t")?)
+            .fetch_one(pool)
+            .await?)
+        })
     }
 
     /// Records a schedule tick with its event and runs, in one transaction. `None` when the
@@ -109,6 +114,26 @@ impl Store {
         dispatches: Vec<Dispatch>,
         now: i64,
     ) -> Result<Option<Vec<String>>, StoreError> {
+        if let Db::Postgres(db) = &self.db {
+            let mut tx = db.pool.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO schedule_ticks (playbook, tick_at, event_id, fired_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (playbook, tick_at) DO NOTHING",
+            )
+            .bind(&playbook)
+            .bind(tick_at)
+            .bind(&event.id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                return Ok(None);
+            }
+            let runs = super::pg::record(&mut tx, &event, &dispatches, now).await?;
+            tx.commit().await?;
+            return Ok(runs);
+        }
         self.with_ingest(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let inserted = tx
@@ -129,10 +154,13 @@ impl Store {
 
     /// The earliest armed date timer's due time.
     pub async fn next_date_timer(&self) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query("SELECT MIN(due_at) AS t FROM date_timers WHERE fired_at IS NULL")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get::<Option<i64>, _>("t")?)
+        on_pool!(self, |pool| {
+            Ok(sqlx::query_scalar(
+                "SELECT MIN(due_at) AS t FROM date_timers WHERE fired_at IS NULL",
+            )
+            .fetch_one(pool)
+            .await?)
+        })
     }
 
     /// Armed timers due at `now`, oldest first.
@@ -141,30 +169,32 @@ impl Store {
         now: i64,
         limit: i64,
     ) -> Result<Vec<DueDateTimer>, StoreError> {
-        let rows = sqlx::query(
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(&sql_for(pool,
             "SELECT t.playbook, t.field, t.source, t.subject_id, t.date, t.offset_ms, t.due_at, \
              s.person FROM date_timers t JOIN subjects s \
              ON s.source = t.source AND s.subject_id = t.subject_id \
              WHERE t.fired_at IS NULL AND t.due_at <= ? ORDER BY t.due_at LIMIT ?",
-        )
+        ))
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DueDateTimer {
-                    playbook: r.try_get("playbook")?,
-                    field: r.try_get("field")?,
-                    source: r.try_get("source")?,
-                    subject_id: r.try_get("subject_id")?,
-                    date: r.try_get("date")?,
-                    offset_ms: r.try_get("offset_ms")?,
-                    due_at: r.try_get("due_at")?,
-                    person: parse_json("subject", r.try_get("person")?)?,
+            rows.iter()
+                .map(|r| {
+                    Ok(DueDateTimer {
+                        playbook: r.try_get("playbook")?,
+                        field: r.try_get("field")?,
+                        source: r.try_get("source")?,
+                        subject_id: r.try_get("subject_id")?,
+                        date: r.try_get("date")?,
+                        offset_ms: r.try_get("offset_ms")?,
+                        due_at: r.try_get("due_at")?,
+                        person: parse_json("subject", &r.try_get::<String>("person")?)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// Marks a due timer fired and records its event (if any) and runs, in one transaction.
@@ -175,6 +205,35 @@ impl Store {
         fired: Option<(NewEvent, Vec<Dispatch>)>,
         now: i64,
     ) -> Result<Option<Vec<String>>, StoreError> {
+        if let Db::Postgres(db) = &self.db {
+            let mut tx = db.pool.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE date_timers SET fired_at = $1, event_id = $2 WHERE playbook = $3 \
+                 AND field = $4 AND source = $5 AND subject_id = $6 AND due_at = $7 \
+                 AND fired_at IS NULL",
+            )
+            .bind(now)
+            .bind(fired.as_ref().map(|(e, _)| e.id.clone()))
+            .bind(&timer.playbook)
+            .bind(&timer.field)
+            .bind(&timer.source)
+            .bind(&timer.subject_id)
+            .bind(timer.due_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                return Ok(None);
+            }
+            let runs = match &fired {
+                Some((event, dispatches)) => {
+                    super::pg::record(&mut tx, event, dispatches, now).await?
+                }
+                None => Some(Vec::new()),
+            };
+            tx.commit().await?;
+            return Ok(runs);
+        }
         self.with_ingest(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let updated = tx
@@ -211,40 +270,43 @@ impl Store {
         source: &str,
         subject_id: &str,
     ) -> Result<Vec<DateTimerRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT playbook, field, date, due_at, fired_at FROM date_timers \
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(&sql_for(
+                pool,
+                "SELECT playbook, field, date, due_at, fired_at FROM date_timers \
              WHERE source = ? AND subject_id = ? ORDER BY playbook, field",
-        )
-        .bind(source)
-        .bind(subject_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DateTimerRow {
-                    playbook: r.try_get("playbook")?,
-                    field: r.try_get("field")?,
-                    date: r.try_get("date")?,
-                    due_at: r.try_get("due_at")?,
-                    fired_at: r.try_get("fired_at")?,
+            ))
+            .bind(source)
+            .bind(subject_id)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(DateTimerRow {
+                        playbook: r.try_get("playbook")?,
+                        field: r.try_get("field")?,
+                        date: r.try_get("date")?,
+                        due_at: r.try_get("due_at")?,
+                        fired_at: r.try_get("fired_at")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// Every subject last observed from `source`: (id, person).
     pub async fn subjects(&self, source: &str) -> Result<Vec<(String, Value)>, StoreError> {
-        let rows = sqlx::query("SELECT subject_id, person FROM subjects WHERE source = ?")
+        let rows: Vec<(String, String)> = on_pool!(self, |pool| {
+            sqlx::query_as(&sql_for(
+                pool,
+                "SELECT subject_id, person FROM subjects WHERE source = ?",
+            ))
             .bind(source)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("subject_id")?,
-                    parse_json("subject", r.try_get("person")?)?,
-                ))
-            })
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(id, person)| Ok((id, parse_json("subject", &person)?)))
             .collect()
     }
 }

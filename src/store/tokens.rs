@@ -1,6 +1,6 @@
 //! API tokens: only their SHA-256 is stored; the token itself is shown once, when created.
 
-use sqlx::Row;
+use super::db::{on_pool, sql_for};
 
 use super::{Store, StoreError};
 
@@ -26,18 +26,22 @@ impl Store {
         scope: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query(
+        let done = on_pool!(self, |pool| {
+            sqlx::query(&sql_for(
+            pool,
             "INSERT INTO api_tokens (id, name, hash, scope, created_at) VALUES (?, ?, ?, ?, ?) \
-             ON CONFLICT DO NOTHING",
-        )
+             ON CONFLICT DO NOTHING"
+        ))
         .bind(id)
         .bind(name)
         .bind(hash)
         .bind(scope)
         .bind(now)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
+        .execute(pool)
+        .await?
+        .rows_affected()
+        });
+        if done == 0 {
             return Err(StoreError::Conflict(format!(
                 "an active token is already named '{name}' (revoke it first, or pick another name)"
             )));
@@ -51,45 +55,44 @@ impl Store {
         id: &str,
         scope: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT name, hash FROM api_tokens WHERE id = ? AND scope = ? AND revoked_at IS NULL",
-        )
+        let row: Option<(String, String)> = on_pool!(self, |pool| {
+            sqlx::query_as(&sql_for(
+            pool,
+            "SELECT name, hash FROM api_tokens WHERE id = ? AND scope = ? AND revoked_at IS NULL"
+        ))
         .bind(id)
         .bind(scope)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| Ok((r.try_get("name")?, r.try_get("hash")?)))
-            .transpose()
+        .fetch_optional(pool)
+        .await?
+        });
+        Ok(row)
     }
 
     pub async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, name, scope, created_at, revoked_at FROM api_tokens ORDER BY created_at, id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TokenRow {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    scope: r.try_get("scope")?,
-                    created_at: r.try_get("created_at")?,
-                    revoked_at: r.try_get("revoked_at")?,
-                })
+        let rows: Vec<(String, String, String, i64, Option<i64>)> = on_pool!(self, |pool| {
+            sqlx::query_as(&sql_for(pool, "SELECT id, name, scope, created_at, revoked_at FROM api_tokens ORDER BY created_at, id"))
+        .fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, scope, created_at, revoked_at)| TokenRow {
+                id,
+                name,
+                scope,
+                created_at,
+                revoked_at,
             })
-            .collect()
+            .collect())
     }
 
     /// Revokes the active token named `name_or_id` (a name or an id); `false` when none matched.
     pub async fn revoke_token(&self, name_or_id: &str, now: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = ? WHERE (name = ?2 OR id = ?2) AND revoked_at IS NULL",
-        )
+        let done = on_pool!(self, |pool| {
+            sqlx::query(&sql_for(pool, "UPDATE api_tokens SET revoked_at = ? WHERE (name = ?2 OR id = ?2) AND revoked_at IS NULL"))
         .bind(now)
         .bind(name_or_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        .execute(pool).await?.rows_affected()
+        });
+        Ok(done > 0)
     }
 }

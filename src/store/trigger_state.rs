@@ -1,8 +1,7 @@
 //! `trigger_state`: what a polling trigger must remember across restarts, by trigger and key
 //! (the Entra delta poller's next link and the groups it has seen).
 
-use sqlx::Row;
-
+use super::db::{on_pool, sql_for};
 use super::{Store, StoreError};
 
 impl Store {
@@ -12,15 +11,17 @@ impl Store {
         trigger: &str,
         key: &str,
     ) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT value FROM trigger_state WHERE trigger = ? AND key = ?")
+        let row: Option<(String,)> = on_pool!(self, |pool| {
+            sqlx::query_as(&sql_for(
+                pool,
+                "SELECT value FROM trigger_state WHERE trigger = ? AND key = ?",
+            ))
             .bind(trigger)
             .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match row {
-            Some(r) => Some(r.try_get("value")?),
-            None => None,
-        })
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(|(v,)| v))
     }
 
     /// Every (key, value) of `trigger` whose key starts with `prefix`, ordered by key.
@@ -29,18 +30,21 @@ impl Store {
         trigger: &str,
         prefix: &str,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT key, value FROM trigger_state \
-             WHERE trigger = ? AND substr(key, 1, length(?)) = ? ORDER BY key",
-        )
-        .bind(trigger)
-        .bind(prefix)
-        .bind(prefix)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
-            .collect()
+        // `length(?)` rather than a bound integer: one text works for SQLite's substr and
+        // PostgreSQL's substr(text, int, int).
+        let rows: Vec<(String, String)> = on_pool!(self, |pool| {
+            sqlx::query_as(&sql_for(
+                pool,
+                "SELECT key, value FROM trigger_state \
+                 WHERE trigger = ? AND substr(key, 1, length(?)) = ? ORDER BY key",
+            ))
+            .bind(trigger)
+            .bind(prefix)
+            .bind(prefix)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
     }
 
     /// Stores `value` under (`trigger`, `key`), replacing what was there.
@@ -51,17 +55,21 @@ impl Store {
         value: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO trigger_state (trigger, key, value, updated_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (trigger, key) DO UPDATE SET value = excluded.value, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(trigger)
-        .bind(key)
-        .bind(value)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        on_pool!(self, |pool| {
+            sqlx::query(&sql_for(
+                pool,
+                "INSERT INTO trigger_state (trigger, key, value, updated_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (trigger, key) DO UPDATE SET value = excluded.value, \
+                 updated_at = excluded.updated_at",
+            ))
+            .bind(trigger)
+            .bind(key)
+            .bind(value)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
         Ok(())
     }
 
@@ -71,15 +79,18 @@ impl Store {
         trigger: &str,
         prefix: &str,
     ) -> Result<(), StoreError> {
-        // `length(?)` rather than a bound integer: portable to PostgreSQL's substr(text, int, int).
-        sqlx::query(
-            "DELETE FROM trigger_state WHERE trigger = ? AND substr(key, 1, length(?)) = ?",
-        )
-        .bind(trigger)
-        .bind(prefix)
-        .bind(prefix)
-        .execute(&self.pool)
-        .await?;
+        on_pool!(self, |pool| {
+            sqlx::query(&sql_for(
+                pool,
+                "DELETE FROM trigger_state WHERE trigger = ? AND substr(key, 1, length(?)) = ?",
+            ))
+            .bind(trigger)
+            .bind(prefix)
+            .bind(prefix)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
         Ok(())
     }
 }

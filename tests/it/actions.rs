@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use roster::engine::status::{RunStatus, StepStatus};
 use roster::store::RunFilter;
 use serde_json::{json, Map, Value};
-use sqlx::Row;
 
 use crate::support_checks::{person, person_with, Harness};
 
@@ -825,14 +824,17 @@ steps:
         .await;
     let started = h.engine.start(&pb, person(), None).await.expect("start");
     assert_eq!(started, None, "Sales is filtered out");
-    let rows = sqlx::query("SELECT playbook, outcome, run_id FROM dispatches")
-        .fetch_all(h.engine.store().pool())
-        .await
-        .expect("dispatches");
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].get::<String, _>("playbook"), "finance-only");
-    assert_eq!(rows[0].get::<String, _>("outcome"), "filtered");
-    assert_eq!(rows[0].get::<Option<String>, _>("run_id"), None);
+    let rows: Vec<(String, String, Option<String>)> =
+        crate::support::on_db!(&crate::support::Db::of(h.engine.store()), |pool| {
+            sqlx::query_as("SELECT playbook, outcome, run_id FROM dispatches")
+                .fetch_all(pool)
+                .await
+                .expect("dispatches")
+        });
+    assert_eq!(
+        rows,
+        vec![("finance-only".to_string(), "filtered".to_string(), None)]
+    );
     let runs = h
         .engine
         .store()

@@ -425,18 +425,31 @@ async fn pre_hire_creates_the_account_disabled_before_the_start_and_enables_it_o
     );
 
     // The start date arrives (the durable timer's moment moved to now).
-    sqlx::query("UPDATE runs SET wake_at = ? WHERE id = ?")
-        .bind(roster::clock::now_ms())
-        .bind(&runs[0].0)
-        .execute(life.engine.store().pool())
-        .await
-        .expect("advance");
-    sqlx::query("UPDATE steps SET outputs = json_set(outputs, '$.until_ms', ?) WHERE run_id = ? AND step_id = 'start_day'")
-        .bind(roster::clock::now_ms())
-        .bind(&runs[0].0)
-        .execute(life.engine.store().pool())
-        .await
-        .expect("advance");
+    let db = crate::support::Db::of(life.engine.store());
+    let set_until = match &db {
+        crate::support::Db::Sqlite(_) => {
+            "UPDATE steps SET outputs = json_set(outputs, '$.until_ms', $1) \
+             WHERE run_id = $2 AND step_id = 'start_day'"
+        }
+        crate::support::Db::Postgres(_) => {
+            "UPDATE steps SET outputs = jsonb_set(outputs::jsonb, '{until_ms}', to_jsonb($1::bigint))::text \
+             WHERE run_id = $2 AND step_id = 'start_day'"
+        }
+    };
+    crate::support::on_db!(&db, |pool| {
+        sqlx::query("UPDATE runs SET wake_at = $1 WHERE id = $2")
+            .bind(roster::clock::now_ms())
+            .bind(&runs[0].0)
+            .execute(pool)
+            .await
+            .expect("advance");
+        sqlx::query(set_until)
+            .bind(roster::clock::now_ms())
+            .bind(&runs[0].0)
+            .execute(pool)
+            .await
+            .expect("advance");
+    });
     life.engine.wake();
     life.settle().await;
     let nia = life.user("nia.obi@contoso.com").expect("user");

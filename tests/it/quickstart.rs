@@ -67,7 +67,7 @@ async fn the_demo_completes_and_its_summary_matches_its_database() {
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT playbook, status, COUNT(*) FROM runs GROUP BY playbook, status ORDER BY playbook, status",
     )
-    .fetch_all(store.pool())
+    .fetch_all(store.sqlite_pool().expect("a SQLite store"))
     .await
     .expect("runs");
     for (playbook, status, n) in &rows {

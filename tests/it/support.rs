@@ -93,15 +93,27 @@ impl Output {
 }
 
 impl Workspace {
+    /// A workspace on SQLite, or on a fresh PostgreSQL schema when `ROSTER_TEST_BACKEND` is
+    /// `postgres` (see `support_pg`).
     pub fn new() -> Workspace {
         let dir = tempfile::tempdir().expect("temporary directory");
         let db_path = dir.path().join("roster.db");
-        let db_url = format!("sqlite://{}", db_path.display());
+        let db_url = match crate::support_pg::backend_schema() {
+            Some(url) => url,
+            None => format!("sqlite://{}", db_path.display()),
+        };
         Workspace {
             dir,
             db_path,
             db_url,
         }
+    }
+
+    /// A workspace whose database is `url` (a PostgreSQL schema) instead of a SQLite file.
+    pub fn with_database(url: &str) -> Workspace {
+        let mut ws = Workspace::new();
+        ws.db_url = url.to_string();
+        ws
     }
 
     pub fn path(&self) -> &Path {
@@ -229,7 +241,7 @@ impl Workspace {
             .start_many(&pb, people.into_iter().map(|p| (p, None)).collect())
             .await
             .expect("start runs");
-        engine.store().pool().close().await;
+        engine.store().close().await;
         ids.into_iter()
             .map(|id| id.expect("a run was started"))
             .collect()
@@ -237,6 +249,14 @@ impl Workspace {
 
     /// A read-only view of this workspace's database (it must exist).
     pub async fn db(&self) -> Db {
+        if roster::store::is_postgres_url(&self.db_url) {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(2)
+                .connect(&self.db_url)
+                .await
+                .expect("connect to the workspace's schema");
+            return Db::Postgres(pool);
+        }
         let options = SqliteConnectOptions::new()
             .filename(&self.db_path)
             .read_only(true);
@@ -245,7 +265,7 @@ impl Workspace {
             .connect_with(options)
             .await
             .expect("open the database read-only");
-        Db { pool }
+        Db::Sqlite(pool)
     }
 }
 
@@ -279,10 +299,23 @@ impl WorkerProcess {
     }
 }
 
-/// Read-only queries against a workspace's database.
-pub struct Db {
-    pool: SqlitePool,
+/// Read-only queries against a workspace's database (SQLite or PostgreSQL). Queries number
+/// their parameters `$1`, `$2`, … in order, which both databases accept.
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(sqlx::PgPool),
 }
+
+/// Runs `$body` with `$pool` bound to the pool of either database.
+macro_rules! on_db {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::support::Db::Sqlite($pool) => $body,
+            $crate::support::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db;
 
 /// One row of `steps`.
 #[derive(Debug, Clone)]
@@ -294,13 +327,24 @@ pub struct StepView {
 }
 
 impl Db {
+    /// The database of a store opened by the test itself.
+    pub fn of(store: &roster::store::Store) -> Db {
+        match (store.sqlite_pool(), store.pg_pool()) {
+            (Some(pool), _) => Db::Sqlite(pool.clone()),
+            (None, Some(pool)) => Db::Postgres(pool.clone()),
+            (None, None) => panic!("a store on neither database"),
+        }
+    }
+
     pub async fn run_status(&self, run: &str) -> String {
-        sqlx::query("SELECT status FROM runs WHERE id = ?")
-            .bind(run)
-            .fetch_one(&self.pool)
-            .await
-            .expect("run status")
-            .get("status")
+        on_db!(self, |pool| sqlx::query(
+            "SELECT status FROM runs WHERE id = $1"
+        )
+        .bind(run)
+        .fetch_one(pool)
+        .await
+        .expect("run status")
+        .get("status"))
     }
 
     /// Waits until the run has `status`, failing the test after `within`.
@@ -312,42 +356,46 @@ impl Db {
     }
 
     pub async fn run_error(&self, run: &str) -> Option<String> {
-        sqlx::query("SELECT error FROM runs WHERE id = ?")
-            .bind(run)
-            .fetch_one(&self.pool)
-            .await
-            .expect("run error")
-            .get("error")
+        on_db!(self, |pool| sqlx::query(
+            "SELECT error FROM runs WHERE id = $1"
+        )
+        .bind(run)
+        .fetch_one(pool)
+        .await
+        .expect("run error")
+        .get("error"))
     }
 
     /// Every run id with its status.
     pub async fn statuses(&self) -> HashMap<String, String> {
-        sqlx::query("SELECT id, status FROM runs")
-            .fetch_all(&self.pool)
+        on_db!(self, |pool| sqlx::query("SELECT id, status FROM runs")
+            .fetch_all(pool)
             .await
             .expect("run statuses")
             .iter()
             .map(|r| (r.get("id"), r.get("status")))
-            .collect()
+            .collect())
     }
 
     /// `(run, step)` pairs whose success is committed.
     pub async fn succeeded_steps(&self) -> std::collections::HashSet<(String, String)> {
-        sqlx::query("SELECT run_id, step_id FROM steps WHERE status = 'succeeded'")
-            .fetch_all(&self.pool)
-            .await
-            .expect("succeeded steps")
-            .iter()
-            .map(|r| (r.get("run_id"), r.get("step_id")))
-            .collect()
+        on_db!(self, |pool| sqlx::query(
+            "SELECT run_id, step_id FROM steps WHERE status = 'succeeded'"
+        )
+        .fetch_all(pool)
+        .await
+        .expect("succeeded steps")
+        .iter()
+        .map(|r| (r.get("run_id"), r.get("step_id")))
+        .collect())
     }
 
     pub async fn steps(&self, run: &str) -> Vec<StepView> {
-        sqlx::query(
-            "SELECT step_id, status, attempts, error FROM steps WHERE run_id = ? ORDER BY idx",
+        on_db!(self, |pool| sqlx::query(
+            "SELECT step_id, status, attempts, error FROM steps WHERE run_id = $1 ORDER BY idx",
         )
         .bind(run)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await
         .expect("steps of a run")
         .iter()
@@ -357,30 +405,32 @@ impl Db {
             attempts: r.get("attempts"),
             error: r.get("error"),
         })
-        .collect()
+        .collect())
     }
 
     /// A step's outputs as stored (secrets sealed or erased).
     pub async fn step_outputs(&self, run: &str, step: &str) -> String {
-        sqlx::query("SELECT outputs FROM steps WHERE run_id = ? AND step_id = ?")
-            .bind(run)
-            .bind(step)
-            .fetch_one(&self.pool)
-            .await
-            .expect("step outputs")
-            .get::<Option<String>, _>("outputs")
-            .unwrap_or_default()
+        on_db!(self, |pool| sqlx::query(
+            "SELECT outputs FROM steps WHERE run_id = $1 AND step_id = $2"
+        )
+        .bind(run)
+        .bind(step)
+        .fetch_one(pool)
+        .await
+        .expect("step outputs")
+        .get::<Option<String>, _>("outputs")
+        .unwrap_or_default())
     }
 
     /// The first column of every row `sql` returns, as text.
     pub async fn column(&self, sql: &str) -> Vec<String> {
-        sqlx::query(sql)
-            .fetch_all(&self.pool)
+        on_db!(self, |pool| sqlx::query(sql)
+            .fetch_all(pool)
             .await
             .expect("query")
             .iter()
             .map(|r| r.get(0))
-            .collect()
+            .collect())
     }
 
     pub async fn step(&self, run: &str, step: &str) -> StepView {

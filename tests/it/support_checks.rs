@@ -209,7 +209,7 @@ pub struct Harness {
 impl Harness {
     pub async fn start() -> Harness {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+        let url = crate::support_pg::store_url(dir.path());
         let store = Store::open(&url, &StoreOptions::default())
             .await
             .expect("open store");

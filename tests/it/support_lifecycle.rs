@@ -14,10 +14,10 @@ use roster::playbook::Playbook;
 use roster::sandbox::SandboxSeed;
 use roster::store::ObserveMode;
 use serde_json::{json, Value};
-use sqlx::Row;
 use tokio::sync::watch;
 
 use crate::sandbox_support;
+use crate::support::{on_db, Db};
 use crate::support_triggers;
 
 pub const GOOGLE_USERS: &str = "/admin/directory/v1/users";
@@ -74,7 +74,7 @@ impl Life {
             imports_yaml()
         ));
         let config = support_triggers::config(dir.path(), &yaml);
-        let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+        let url = crate::support_pg::store_url(dir.path());
         let texts: Vec<&str> = playbooks.iter().map(String::as_str).collect();
         let (engine, playbooks) = support_triggers::engine(&url, &config, &texts).await;
         let (stop, stopped) = watch::channel(false);
@@ -107,13 +107,12 @@ impl Life {
 
     /// `(id, playbook, status)` of every run, oldest first.
     pub async fn runs(&self) -> Vec<(String, String, String)> {
-        sqlx::query("SELECT id, playbook, status FROM runs ORDER BY seq")
-            .fetch_all(self.engine.store().pool())
-            .await
-            .expect("runs")
-            .iter()
-            .map(|r| (r.get("id"), r.get("playbook"), r.get("status")))
-            .collect()
+        on_db!(&Db::of(self.engine.store()), |pool| {
+            sqlx::query_as("SELECT id, playbook, status FROM runs ORDER BY seq")
+                .fetch_all(pool)
+                .await
+                .expect("runs")
+        })
     }
 
     /// Waits until no run is queued or running, and none is waiting on a retry due within
@@ -121,14 +120,16 @@ impl Life {
     pub async fn settle(&self) -> Vec<(String, String, String)> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let busy: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running') \
-                 OR (status = 'waiting' AND wake_at < ?)",
-            )
-            .bind(roster::clock::now_ms() + 60_000)
-            .fetch_one(self.engine.store().pool())
-            .await
-            .expect("count");
+            let busy: i64 = on_db!(&Db::of(self.engine.store()), |pool| {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running') \
+                     OR (status = 'waiting' AND wake_at < $1)",
+                )
+                .bind(roster::clock::now_ms() + 60_000)
+                .fetch_one(pool)
+                .await
+                .expect("count")
+            });
             if busy == 0 {
                 return self.runs().await;
             }

@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
+use crate::support::{on_db, Db};
 use roster::config::Config;
 use roster::connectors::Connections;
 use roster::engine::Engine;
 use roster::playbook::{self, Playbook};
 use roster::store::{Store, StoreOptions};
 use serde_json::Value;
-use sqlx::Row;
 
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -51,7 +51,7 @@ pub async fn engine(
 impl Env {
     pub async fn new(playbooks: &[&str], config_yaml: &str) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+        let url = crate::support_pg::store_url(dir.path());
         let config = config(dir.path(), config_yaml);
         let (engine, playbooks) = engine(&url, &config, playbooks).await;
         Env {
@@ -70,30 +70,29 @@ impl Env {
 
     /// `(playbook, event body)` of every run, oldest first.
     pub async fn runs(&self) -> Vec<(String, Value)> {
-        sqlx::query("SELECT playbook, event FROM runs ORDER BY seq")
-            .fetch_all(self.engine.store().pool())
-            .await
-            .expect("runs")
-            .iter()
-            .map(|r| {
-                let e: String = r.get("event");
-                (
-                    r.get("playbook"),
-                    serde_json::from_str(&e).unwrap_or(Value::Null),
-                )
-            })
+        let rows: Vec<(String, String)> = on_db!(&Db::of(self.engine.store()), |pool| {
+            sqlx::query_as("SELECT playbook, event FROM runs ORDER BY seq")
+                .fetch_all(pool)
+                .await
+                .expect("runs")
+        });
+        rows.into_iter()
+            .map(|(p, e)| (p, serde_json::from_str(&e).unwrap_or(Value::Null)))
             .collect()
     }
 }
 
 pub async fn events(engine: &Engine, kind: &str) -> Vec<Value> {
-    sqlx::query("SELECT body FROM events WHERE type = ? ORDER BY received_at, id")
-        .bind(kind)
-        .fetch_all(engine.store().pool())
-        .await
-        .expect("events")
+    let bodies: Vec<String> = on_db!(&Db::of(engine.store()), |pool| {
+        sqlx::query_scalar("SELECT body FROM events WHERE type = $1 ORDER BY received_at, id")
+            .bind(kind)
+            .fetch_all(pool)
+            .await
+            .expect("events")
+    });
+    bodies
         .iter()
-        .map(|r| serde_json::from_str(r.get::<&str, _>("body")).unwrap_or(Value::Null))
+        .map(|b| serde_json::from_str(b).unwrap_or(Value::Null))
         .collect()
 }
 

@@ -57,7 +57,7 @@ async fn google() -> Google {
         url = sandbox.url
     );
     let config = config(dir.path(), &yaml);
-    let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+    let url = crate::support_pg::store_url(dir.path());
     let (engine, playbooks) = engine(&url, &config, &[MOVER]).await;
     let config = Arc::new(config);
     let router = roster::triggers::router(engine.clone(), config.clone(), playbooks.clone())

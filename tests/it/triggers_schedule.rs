@@ -97,10 +97,13 @@ async fn the_scheduler_task_fires_on_time_and_stops_on_shutdown() {
     let worker = roster::engine::Worker::new(env.engine.clone(), Default::default());
     let (stop, stopped) = watch::channel(false);
     let w = tokio::spawn(worker.run(stopped));
-    let run_id: String = sqlx::query_scalar("SELECT id FROM runs ORDER BY seq LIMIT 1")
-        .fetch_one(env.engine.store().pool())
-        .await
-        .expect("a run");
+    let run_id: String =
+        crate::support::on_db!(&crate::support::Db::of(env.engine.store()), |pool| {
+            sqlx::query_scalar("SELECT id FROM runs ORDER BY seq LIMIT 1")
+                .fetch_one(pool)
+                .await
+                .expect("a run")
+        });
     let row = eventually(
         Duration::from_secs(5),
         "the tick's run to finish",
