@@ -255,6 +255,9 @@ async fn measure(
     let t0 = Instant::now();
     let ids = engine.start_many(&pb, people).await?;
     ensure!(ids.iter().all(Option::is_some), "not every run started");
+    // The completion poll is part of the measuring instrument, not of the engine: a count over
+    // `runs` is a scan, so it runs every 100 ms (≤ 4 % of a 2,000-run measurement) rather than
+    // every 10 ms, where it took a third of a core from PostgreSQL at 0 ms latency.
     loop {
         let (done, failed): (i64, i64) = sqlx::query_as(
             "SELECT COUNT(*) FILTER (WHERE status = 'succeeded'), \
@@ -272,7 +275,7 @@ async fn measure(
             t0.elapsed() < Duration::from_secs(300),
             "runs still unfinished after 300 s"
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let wall = t0.elapsed().as_secs_f64();
     for mut p in procs {
