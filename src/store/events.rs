@@ -216,10 +216,7 @@ impl Store {
     ) -> Result<Vec<Option<Vec<String>>>, StoreError> {
         if let Db::Postgres(db) = &self.db {
             let mut tx = db.pool.begin().await?;
-            let mut out = Vec::with_capacity(entries.len());
-            for (event, dispatches) in &entries {
-                out.push(super::pg::record(&mut tx, event, dispatches, now).await?);
-            }
+            let out = super::pg::submit::record_many(&mut tx, &entries, now).await?;
             tx.commit().await?;
             return Ok(out);
         }

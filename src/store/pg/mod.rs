@@ -7,6 +7,7 @@
 //! (source, subject) makes the second diff against what the first stored, as SQLite's single
 //! writer does.
 
+pub(super) mod submit;
 pub(super) mod writer;
 
 use serde_json::Value;
@@ -123,7 +124,7 @@ pub(super) async fn record(
 }
 
 /// `wakes::wake_waiting` on PostgreSQL (jsonb instead of SQLite's JSON functions).
-async fn wake_waiting(
+pub(super) async fn wake_waiting(
     tx: &mut PgConnection,
     event: &NewEvent,
     now: i64,
