@@ -138,29 +138,49 @@ where
             let seen = tx
                 .prepare_cached("SELECT 1 FROM events WHERE idempotency_key = ?")?
                 .exists(params![event.idempotency_key])?;
-            (!seen).then(|| {
-                dispatches
-                    .iter()
-                    .filter_map(|d| match d {
-                        Dispatch::Run(run) => Some(run.id.clone()),
-                        Dispatch::Filtered { .. } => None,
-                    })
-                    .collect()
-            })
+            (!seen).then(|| run_ids(&dispatches))
         }
     };
-    let outcome = match runs {
-        Some(runs) => ObservationOutcome::Recorded {
-            event_id: event.id.clone(),
-            runs,
-        },
-        None => ObservationOutcome::Duplicate,
-    };
-    Ok(ObservationRecord {
-        outcome,
-        event: Some((event, dispatches)),
+    Ok(ObservationRecord::new(
+        event,
+        dispatches,
+        runs,
         timers_changed,
-    })
+    ))
+}
+
+/// The ids of the runs `dispatches` start.
+pub(super) fn run_ids(dispatches: &[Dispatch]) -> Vec<String> {
+    dispatches
+        .iter()
+        .filter_map(|d| match d {
+            Dispatch::Run(run) => Some(run.id.clone()),
+            Dispatch::Filtered { .. } => None,
+        })
+        .collect()
+}
+
+impl ObservationRecord {
+    /// The record of a stored (or planned) event: `runs` is `None` for a duplicate.
+    pub(super) fn new(
+        event: NewEvent,
+        dispatches: Vec<Dispatch>,
+        runs: Option<Vec<String>>,
+        timers_changed: bool,
+    ) -> ObservationRecord {
+        let outcome = match runs {
+            Some(runs) => ObservationOutcome::Recorded {
+                event_id: event.id.clone(),
+                runs,
+            },
+            None => ObservationOutcome::Duplicate,
+        };
+        ObservationRecord {
+            outcome,
+            event: Some((event, dispatches)),
+            timers_changed,
+        }
+    }
 }
 
 /// Records one event and its dispatches; `None` when its idempotency key was seen before.

@@ -18,8 +18,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use crate::sandbox_support::{self, Resp};
-use crate::support::{on_db, Db};
-use crate::support_triggers;
+use crate::{support_lifecycle, support_triggers};
 
 /// `identity.google` of the tests: UPNs, the tenant's onmicrosoft domain mapped to contoso.com,
 /// groups by display name on groups.contoso.com.
@@ -125,38 +124,12 @@ impl E2g {
 
     /// `(id, playbook, status)` of every run, oldest first.
     pub async fn runs(&self) -> Vec<(String, String, String)> {
-        on_db!(&Db::of(self.engine.store()), |pool| {
-            sqlx::query_as("SELECT id, playbook, status FROM runs ORDER BY seq")
-                .fetch_all(pool)
-                .await
-                .expect("runs")
-        })
+        support_lifecycle::runs(self.engine.store()).await
     }
 
     /// Waits until no run is queued or running (or due to retry within a minute).
     pub async fn settle(&self) -> Vec<(String, String, String)> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let busy: i64 = on_db!(&Db::of(self.engine.store()), |pool| {
-                sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running') \
-                     OR (status = 'waiting' AND wake_at < $1)",
-                )
-                .bind(roster::clock::now_ms() + 60_000)
-                .fetch_one(pool)
-                .await
-                .expect("count")
-            });
-            if busy == 0 {
-                return self.runs().await;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "runs did not settle within 60 s: {:?}",
-                self.runs().await
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        support_lifecycle::settle(self.engine.store()).await
     }
 
     /// The run's steps: id → `{status, outputs, error}`.

@@ -107,39 +107,13 @@ impl Life {
 
     /// `(id, playbook, status)` of every run, oldest first.
     pub async fn runs(&self) -> Vec<(String, String, String)> {
-        on_db!(&Db::of(self.engine.store()), |pool| {
-            sqlx::query_as("SELECT id, playbook, status FROM runs ORDER BY seq")
-                .fetch_all(pool)
-                .await
-                .expect("runs")
-        })
+        runs(self.engine.store()).await
     }
 
     /// Waits until no run is queued or running, and none is waiting on a retry due within
     /// a minute; returns the runs.
     pub async fn settle(&self) -> Vec<(String, String, String)> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let busy: i64 = on_db!(&Db::of(self.engine.store()), |pool| {
-                sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running') \
-                     OR (status = 'waiting' AND wake_at < $1)",
-                )
-                .bind(roster::clock::now_ms() + 60_000)
-                .fetch_one(pool)
-                .await
-                .expect("count")
-            });
-            if busy == 0 {
-                return self.runs().await;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "runs did not settle within 60 s: {:?}",
-                self.runs().await
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        settle(self.engine.store()).await
     }
 
     /// Statuses counted.
@@ -265,4 +239,41 @@ fn imports_yaml() -> String {
             .expect("examples/roster.yaml");
     let start = text.find("\nimports:").expect("imports section");
     text[start + 1..].to_string()
+}
+
+/// `(id, playbook, status)` of every run of `store`, oldest first.
+pub async fn runs(store: &roster::store::Store) -> Vec<(String, String, String)> {
+    on_db!(&Db::of(store), |pool| {
+        sqlx::query_as("SELECT id, playbook, status FROM runs ORDER BY seq")
+            .fetch_all(pool)
+            .await
+            .expect("runs")
+    })
+}
+
+/// Waits until no run is queued or running, and none is waiting on a retry due within
+/// a minute; returns the runs.
+pub async fn settle(store: &roster::store::Store) -> Vec<(String, String, String)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let busy: i64 = on_db!(&Db::of(store), |pool| {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running') \
+                 OR (status = 'waiting' AND wake_at < $1)",
+            )
+            .bind(roster::clock::now_ms() + 60_000)
+            .fetch_one(pool)
+            .await
+            .expect("count")
+        });
+        if busy == 0 {
+            return runs(store).await;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "runs did not settle within 60 s: {:?}",
+            runs(store).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

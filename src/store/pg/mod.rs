@@ -15,8 +15,8 @@ use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Row};
 
 use super::db::WAKE_CHANNEL;
+use super::events::{run_ids, Observed, Sighting};
 use super::events::{Dispatch, NewEvent, ObservationOutcome, ObservationRecord, ObserveMode};
-use super::events::{Observed, Sighting};
 use super::runs::NewRun;
 use super::timers::DateTimerPlan;
 use super::{json_text, parse_json, StoreError};
@@ -308,27 +308,13 @@ where
                     .bind(&event.idempotency_key)
                     .fetch_optional(&mut *tx)
                     .await?;
-            seen.is_none().then(|| {
-                dispatches
-                    .iter()
-                    .filter_map(|d| match d {
-                        Dispatch::Run(run) => Some(run.id.clone()),
-                        Dispatch::Filtered { .. } => None,
-                    })
-                    .collect()
-            })
+            seen.is_none().then(|| run_ids(&dispatches))
         }
     };
-    let outcome = match runs {
-        Some(runs) => ObservationOutcome::Recorded {
-            event_id: event.id.clone(),
-            runs,
-        },
-        None => ObservationOutcome::Duplicate,
-    };
-    Ok(ObservationRecord {
-        outcome,
-        event: Some((event, dispatches)),
+    Ok(ObservationRecord::new(
+        event,
+        dispatches,
+        runs,
         timers_changed,
-    })
+    ))
 }
