@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -100,7 +100,9 @@ impl Worker {
         let capacity = self.options.concurrency.max(1);
         // Claim in batches under load: every claim is a write transaction of its own.
         let batch = (capacity / 8).max(1);
-        let mut must_claim = true;
+        // Since when new work may be ready (start-up, a submission, another process's change).
+        let mut wanted: Option<Instant> = Some(Instant::now());
+        let mut timers = NextWake::default();
         loop {
             if *shutdown.borrow() {
                 break;
@@ -108,10 +110,14 @@ impl Worker {
             while tasks.try_join_next().is_some() {}
             let free = capacity - tasks.len().min(capacity);
             let mut ready_more = false;
-            if free > 0 && (must_claim || free >= batch || tasks.is_empty()) {
+            // A busy worker with a few free slots waits a moment for more to free: under load
+            // every finishing run notifies every worker, and a claim per notification would
+            // take one run at a time.
+            let claim_now = free >= batch
+                || tasks.is_empty()
+                || wanted.is_some_and(|t| t.elapsed() >= CLAIM_DELAY);
+            if free > 0 && claim_now {
                 let now = now_ms();
-                // Through the step writer: the claim shares the transaction (and the sync) of
-                // the step commits queued with it, and never contends with them for the lock.
                 match shared
                     .writer
                     .claim(
@@ -135,7 +141,7 @@ impl Worker {
                         continue;
                     }
                 }
-                must_claim = false;
+                wanted = None;
             }
             if ready_more {
                 // More may be ready; come back as soon as a slot frees.
@@ -146,22 +152,39 @@ impl Worker {
                 continue;
             }
             let now = now_ms();
-            let next = store.next_wake(&self.owner, now).await.unwrap_or(None);
+            let next = timers
+                .get(
+                    &store,
+                    &self.owner,
+                    now,
+                    !tasks.is_empty(),
+                    self.options.idle_check,
+                )
+                .await;
             let until_timer = next.map(|t| Duration::from_millis((t - now).max(1) as u64));
-            let nap =
+            let mut nap =
                 until_timer.map_or(self.options.idle_check, |t| t.min(self.options.idle_check));
+            // (With no slot free, a finishing run wakes the loop anyway.)
+            if let Some(t) = wanted.filter(|_| tasks.len() < capacity) {
+                nap = nap.min(
+                    CLAIM_DELAY
+                        .saturating_sub(t.elapsed())
+                        .max(Duration::from_millis(1)),
+                );
+            }
+            let want = Some(wanted.unwrap_or_else(Instant::now));
             tokio::select! {
                 _ = tasks.join_next(), if !tasks.is_empty() => {}
-                _ = self.engine.wake.notified() => { must_claim = true; }
+                _ = self.engine.wake.notified() => { wanted = want; }
                 _ = tokio::time::sleep(nap) => {
                     if until_timer.is_some_and(|t| t <= nap) {
-                        must_claim = true;
-                    } else if watcher.changed().await {
+                        wanted = want;
+                    } else if wanted.is_none() && watcher.changed().await {
                         // Only another process can have made work ready: look before claiming.
-                        must_claim = true;
+                        wanted = want;
                     }
                 }
-                _ = watcher.notified() => { must_claim = true; }
+                _ = watcher.notified() => { wanted = want; }
                 _ = shutdown.changed() => {}
             }
         }
@@ -173,6 +196,40 @@ impl Worker {
             tracing::info!(runs = released, "handed back runs at shutdown");
         }
         Ok(())
+    }
+}
+
+/// How long a busy worker with fewer than a batch of free slots waits before it claims
+/// the work it was told about.
+const CLAIM_DELAY: Duration = Duration::from_millis(10);
+
+/// The earliest moment something becomes ready by itself (`Store::next_wake`), looked up again
+/// whenever the worker is idle and at most once per `idle_check` while it is busy: a busy
+/// worker wakes for every finished run, and the look-up reads every running run. A busy worker
+/// claims often, and a claim takes due timers anyway.
+#[derive(Default)]
+struct NextWake {
+    at: Option<i64>,
+    looked: Option<Instant>,
+}
+
+impl NextWake {
+    async fn get(
+        &mut self,
+        store: &crate::store::Store,
+        owner: &str,
+        now: i64,
+        busy: bool,
+        every: Duration,
+    ) -> Option<i64> {
+        // A moment that has passed was claimed already, or is about to be.
+        let fresh =
+            self.looked.is_some_and(|t| t.elapsed() < every) && self.at.is_none_or(|t| t > now);
+        if !busy || !fresh {
+            self.at = store.next_wake(owner, now).await.unwrap_or(None);
+            self.looked = Some(Instant::now());
+        }
+        self.at
     }
 }
 

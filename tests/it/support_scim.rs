@@ -1,7 +1,7 @@
 //! The third-party SCIM peers of `../shared/tools/scim`: the python-scim reference server
 //! (scim2-server) as a downstream app for the outbound connector, and the compliance checkers
 //! (scim2-tester, scim-sanity) for the inbound endpoint. Their virtualenv is set up once per
-//! test run (`setup-venv.sh`, idempotent). Without Python or the package index a test is skipped
+//! test run (`setup-venv.sh`, idempotent, under `flock`). Without Python or the package index a test is skipped
 //! with a message — except under `CI=true`, where it fails.
 
 #![allow(dead_code)]
@@ -30,7 +30,13 @@ pub fn tools() -> Option<()> {
             if !script.is_file() {
                 return Err(format!("{} is missing", script.display()));
             }
-            let out = Command::new(&script)
+            // The suite runs in two processes at once (the PostgreSQL pass is a child): on a
+            // fresh machine both would create the venv, and one's `pip install --upgrade pip`
+            // removed pip under the other. `flock` makes the second wait and find it ready.
+            let lock = std::env::temp_dir().join("roster-scim-tools-venv.lock");
+            let out = Command::new("flock")
+                .arg(&lock)
+                .arg(&script)
                 .output()
                 .map_err(|e| format!("{}: {e}", script.display()))?;
             if out.status.success() {

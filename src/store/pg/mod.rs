@@ -7,6 +7,8 @@
 //! (source, subject) makes the second diff against what the first stored, as SQLite's single
 //! writer does.
 
+mod claim;
+mod conns;
 pub(super) mod submit;
 pub(super) mod writer;
 
