@@ -19,7 +19,8 @@ pub struct DatabaseConfig {
     /// `sqlite://PATH` or `postgres://USER@HOST/DB`; `--database` and `DATABASE_URL` take
     /// precedence.
     pub url: Option<String>,
-    /// Connections per process (default 8).
+    /// The pool's connections per process (default 8); a worker adds up to three of its own
+    /// for step commits and claims.
     pub max_connections: Option<u32>,
     /// PostgreSQL `statement_timeout`, e.g. `30s` (default); `0s` disables it.
     pub statement_timeout: Option<String>,

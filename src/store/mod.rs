@@ -88,7 +88,8 @@ pub struct StoreOptions {
     /// SQLite: `synchronous=FULL` (the default) makes every commit durable against power loss.
     /// `NORMAL` is offered for throwaway environments: in WAL mode it can lose the last commits.
     pub synchronous_full: bool,
-    /// The pool's size (PostgreSQL: connections per process, the step writer's included).
+    /// The pool's size (PostgreSQL: connections per process, besides the up to three a worker
+    /// keeps for its step commits and claims).
     pub max_connections: u32,
     /// PostgreSQL: a statement running longer than this is cancelled (`statement_timeout`), so
     /// a stuck query cannot hold a lock or a worker forever. Zero disables it.
