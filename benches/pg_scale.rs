@@ -90,7 +90,7 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async {
+    let outcome = rt.block_on(async {
         let (one, eight) = commit_rates(&base, args.pg_commits).await?;
         println!(
             "PostgreSQL single-row commits: {one:.0}/s on 1 connection, {eight:.0}/s on 8 \
@@ -127,7 +127,13 @@ fn main() -> Result<()> {
             }
         }
         Ok::<(), anyhow::Error>(())
-    })
+    });
+    if outcome.is_err() {
+        // The failed measurement's worker logs say why; they outlive the benchmark.
+        let kept = tmp.keep();
+        eprintln!("worker logs kept in {}", kept.display());
+    }
+    outcome
 }
 
 /// A fresh schema: its URL and a pool on it.
