@@ -88,6 +88,26 @@ pub struct Claimed {
     pub started_at: i64,
 }
 
+impl Claimed {
+    pub(super) fn decode(row: &impl Get) -> Result<Claimed, StoreError> {
+        let updated_at: i64 = row.try_get("updated_at")?;
+        Ok(Claimed {
+            id: row.try_get("id")?,
+            playbook_hash: row.try_get("playbook_hash")?,
+            cursor: row.try_get("cursor")?,
+            attempt: row.try_get("attempt")?,
+            person: parse_json("run person", &row.try_get::<String>("person")?)?,
+            event: parse_json("run event", &row.try_get::<String>("event")?)?,
+            vars: parse_json("run vars", &row.try_get::<String>("vars")?)?,
+            error: row.try_get("error")?,
+            created_at: row.try_get("created_at")?,
+            started_at: row
+                .try_get::<Option<i64>>("started_at")?
+                .unwrap_or(updated_at),
+        })
+    }
+}
+
 /// One recorded step of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRow {

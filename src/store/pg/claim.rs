@@ -14,12 +14,12 @@
 use std::sync::LazyLock;
 
 use sqlx::postgres::PgRow;
-use sqlx::{Executor, PgConnection, Row};
+use sqlx::{Executor, PgConnection};
 
 use super::super::rows::RUN_COLUMNS;
 use super::super::runs::ACTIVE;
 use super::super::steps::ClaimRequest;
-use super::super::{parse_json, Claimed, StoreError};
+use super::super::{Claimed, StoreError};
 use super::conns::Conns;
 
 /// The advisory lock key that orders claims across processes ("roster" "claim").
@@ -74,7 +74,7 @@ pub(super) async fn claim(conns: &Conns, c: &ClaimRequest) -> Result<Vec<Claimed
     if result.is_ok() {
         conns.give(conn, &result);
     }
-    result?.iter().map(decode_claim).collect()
+    result?.iter().map(Claimed::decode).collect()
 }
 
 async fn transaction(conn: &mut PgConnection, c: &ClaimRequest) -> Result<Vec<PgRow>, sqlx::Error> {
@@ -96,22 +96,4 @@ async fn transaction(conn: &mut PgConnection, c: &ClaimRequest) -> Result<Vec<Pg
     let rows = query.fetch_all(&mut *conn).await?;
     conn.execute("COMMIT").await?;
     Ok(rows)
-}
-
-fn decode_claim(row: &PgRow) -> Result<Claimed, StoreError> {
-    let updated_at: i64 = row.try_get("updated_at")?;
-    Ok(Claimed {
-        id: row.try_get("id")?,
-        playbook_hash: row.try_get("playbook_hash")?,
-        cursor: row.try_get("cursor")?,
-        attempt: row.try_get("attempt")?,
-        person: parse_json("run person", row.try_get("person")?)?,
-        event: parse_json("run event", row.try_get("event")?)?,
-        vars: parse_json("run vars", row.try_get("vars")?)?,
-        error: row.try_get("error")?,
-        created_at: row.try_get("created_at")?,
-        started_at: row
-            .try_get::<Option<i64>, _>("started_at")?
-            .unwrap_or(updated_at),
-    })
 }

@@ -24,6 +24,11 @@ use super::timers::DateTimerPlan;
 use super::{json_text, parse_json, StoreError};
 use crate::engine::status::RunStatus;
 
+/// One column of a batch, as the array an `unnest($n::…[])` parameter binds.
+pub(super) fn column<'a, T, U>(items: &'a [T], f: impl FnMut(&'a T) -> U) -> Vec<U> {
+    items.iter().map(f).collect()
+}
+
 /// Applies `migrations/postgres` (one migration set per database, kept in step by a test).
 pub(super) async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     sqlx::migrate!("migrations/postgres").run(pool).await?;

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use sqlx::PgConnection;
 
-use super::{notify, record, wake_waiting};
+use super::{column, notify, record, wake_waiting};
 use crate::engine::status::RunStatus;
 use crate::store::events::{Dispatch, NewEvent};
 use crate::store::{json_text, StoreError};
@@ -38,33 +38,13 @@ pub(in crate::store) async fn record_many(
                               $6::text[], $7::int8[]) \
          ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
     )
-    .bind(events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
-    .bind(
-        events
-            .iter()
-            .map(|e| e.idempotency_key.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
-    .bind(
-        events
-            .iter()
-            .map(|e| e.source.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        events
-            .iter()
-            .map(|e| e.subject_id.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        events
-            .iter()
-            .map(|e| json_text(&e.body))
-            .collect::<Vec<_>>(),
-    )
-    .bind(events.iter().map(|e| e.received_at).collect::<Vec<_>>())
+    .bind(column(&events, |e| e.id.as_str()))
+    .bind(column(&events, |e| e.idempotency_key.as_str()))
+    .bind(column(&events, |e| e.kind.as_str()))
+    .bind(column(&events, |e| e.source.as_deref()))
+    .bind(column(&events, |e| e.subject_id.as_deref()))
+    .bind(column(&events, |e| json_text(&e.body)))
+    .bind(column(&events, |e| e.received_at))
     .fetch_all(&mut *tx)
     .await?
     .into_iter()

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use super::super::steps::{ClaimRows, Request, StepCommit, MAX_BATCH};
 use super::super::StoreError;
 use super::claim::claim;
+use super::column;
 use super::conns::Conns;
 
 /// How many batches one process writes at once. While one batch waits for its commit the next
@@ -131,10 +132,10 @@ async fn landed_before(
          WHERE r.status = c.status AND r.cursor = c.cursor \
            AND (c.status <> 'running' OR r.lease_owner = c.owner)",
     )
-    .bind(missed.iter().map(|c| c.run_id.as_str()).collect::<Vec<_>>())
-    .bind(missed.iter().map(|c| c.run.status.as_str()).collect::<Vec<_>>())
-    .bind(missed.iter().map(|c| c.run.cursor).collect::<Vec<_>>())
-    .bind(missed.iter().map(|c| &*c.owner).collect::<Vec<_>>())
+    .bind(column(&missed, |c| c.run_id.as_str()))
+    .bind(column(&missed, |c| c.run.status.as_str()))
+    .bind(column(&missed, |c| c.run.cursor))
+    .bind(column(&missed, |c| &*c.owner))
     .fetch_all(pool)
     .await?;
     for (c, ok) in batch.iter().zip(applied.iter_mut()) {
@@ -207,29 +208,6 @@ const WRITE_BATCH: &str = r#"WITH c AS (SELECT * FROM unnest($1::text[], $2::tex
 
 /// One round trip: the statement commits on its own.
 async fn write_batch(conns: &Conns, batch: &[&StepCommit]) -> Result<Vec<bool>, StoreError> {
-    let n = batch.len();
-    let mut ids = Vec::with_capacity(n);
-    let mut statuses = Vec::with_capacity(n);
-    let mut cursors = Vec::with_capacity(n);
-    let mut wakes = Vec::with_capacity(n);
-    let mut errors = Vec::with_capacity(n);
-    let mut failed = Vec::with_capacity(n);
-    let mut nows = Vec::with_capacity(n);
-    let mut terminal = Vec::with_capacity(n);
-    let mut owners = Vec::with_capacity(n);
-    let mut expected = Vec::with_capacity(n);
-    for c in batch {
-        ids.push(c.run_id.as_str());
-        statuses.push(c.run.status.as_str());
-        cursors.push(c.run.cursor);
-        wakes.push(c.run.wake_at);
-        errors.push(c.run.error.as_deref());
-        failed.push(c.run.failed_at);
-        nows.push(c.run.now);
-        terminal.push(c.run.status.is_terminal());
-        owners.push(&*c.owner);
-        expected.push(c.expected_cursor);
-    }
     let steps: Vec<_> = batch
         .iter()
         .filter_map(|c| c.step.as_ref().map(|s| (*c, s)))
@@ -244,51 +222,26 @@ async fn write_batch(conns: &Conns, batch: &[&StepCommit]) -> Result<Vec<bool>, 
         .collect();
     let mut conn = conns.take().await?;
     let result = sqlx::query_as::<_, (String, Option<String>)>(WRITE_BATCH)
-        .bind(&ids)
-        .bind(&statuses)
-        .bind(&cursors)
-        .bind(&wakes)
-        .bind(&errors)
-        .bind(&failed)
-        .bind(&nows)
-        .bind(&terminal)
-        .bind(&owners)
-        .bind(&expected)
-        .bind(
-            steps
-                .iter()
-                .map(|(c, _)| c.run_id.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(steps.iter().map(|(_, s)| s.idx).collect::<Vec<_>>())
-        .bind(
-            steps
-                .iter()
-                .map(|(_, s)| s.step_id.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            steps
-                .iter()
-                .map(|(_, s)| s.status.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(steps.iter().map(|(_, s)| s.attempts).collect::<Vec<_>>())
+        .bind(column(batch, |c| c.run_id.as_str()))
+        .bind(column(batch, |c| c.run.status.as_str()))
+        .bind(column(batch, |c| c.run.cursor))
+        .bind(column(batch, |c| c.run.wake_at))
+        .bind(column(batch, |c| c.run.error.as_deref()))
+        .bind(column(batch, |c| c.run.failed_at))
+        .bind(column(batch, |c| c.run.now))
+        .bind(column(batch, |c| c.run.status.is_terminal()))
+        .bind(column(batch, |c| &*c.owner))
+        .bind(column(batch, |c| c.expected_cursor))
+        .bind(column(&steps, |(c, _)| c.run_id.as_str()))
+        .bind(column(&steps, |(_, s)| s.idx))
+        .bind(column(&steps, |(_, s)| s.step_id.as_str()))
+        .bind(column(&steps, |(_, s)| s.status.as_str()))
+        .bind(column(&steps, |(_, s)| s.attempts))
         .bind(&outputs)
-        .bind(
-            steps
-                .iter()
-                .map(|(_, s)| s.error.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(steps.iter().map(|(_, s)| s.started_at).collect::<Vec<_>>())
-        .bind(steps.iter().map(|(_, s)| s.finished_at).collect::<Vec<_>>())
-        .bind(
-            steps
-                .iter()
-                .map(|(_, s)| s.calls.as_deref())
-                .collect::<Vec<_>>(),
-        )
+        .bind(column(&steps, |(_, s)| s.error.as_deref()))
+        .bind(column(&steps, |(_, s)| s.started_at))
+        .bind(column(&steps, |(_, s)| s.finished_at))
+        .bind(column(&steps, |(_, s)| s.calls.as_deref()))
         .fetch_all(&mut conn)
         .await;
     conns.give(conn, &result);
